@@ -1,0 +1,3 @@
+"""netrum: passive real-user monitoring for HTTP APIs."""
+
+__version__ = "0.1.0"

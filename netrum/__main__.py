@@ -1,0 +1,3 @@
+from netrum.cli import run
+
+run()

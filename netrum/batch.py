@@ -1,0 +1,136 @@
+"""Offline analysis of capture files into an output directory: the engine behind `netrum analyze`.
+
+Sources and sinks live here, at the edge: capture readers feed the sans-IO Analyzer; every transaction
+goes to the transactions.csv writer and the endpoint aggregator as soon as it is complete, so memory
+holds only open connections and per-endpoint latency arrays, never the transaction list.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netrum.aggregate.endpoints import ENDPOINT_COLUMNS, EndpointAggregator
+from netrum.aggregate.routes import RouteTemplater
+from netrum.capture.pcapfile import CaptureReader, open_capture, read_merged
+from netrum.counters import Counters
+from netrum.errors import CaptureError
+from netrum.export.csvfiles import TransactionWriter, fmt_ts, write_endpoints, write_health
+from netrum.limits import DEFAULT_LIMITS, Limits
+from netrum.pipeline import Analyzer
+from netrum.records import Frame, Transaction
+
+BATCH_FRAMES = 8192  # frames per hot-loop call; the progress bar is updated between batches
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    counters: Counters
+    endpoint_rows: list[dict[str, object]]
+    aggregator: EndpointAggregator
+    transactions: int
+    span_ns: int | None
+    first_ts_ns: int | None
+    last_ts_ns: int | None
+    problems: list[str] = field(default_factory=list)  # damage found in the inputs (partial results)
+    interrupted: bool = False
+    linktypes: set[int] = field(default_factory=set)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.problems) or self.interrupted
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    limits: Limits = DEFAULT_LIMITS
+    server_ports: frozenset[int] | None = None
+    server_addrs: frozenset[bytes] | None = None
+
+
+def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    while True:
+        batch = list(itertools.islice(frames, size))
+        if not batch:
+            return
+        yield batch
+
+
+def analyze_files(
+    paths: Sequence[str],
+    out_dir: Path,
+    options: AnalyzeOptions = AnalyzeOptions(),
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Read every capture (merged in time order), write the three CSV files, return the figures.
+
+    Raises CaptureError before writing anything when an input cannot be opened at all. Damage found
+    while reading (a file cut mid-record, a corrupt record) and Ctrl-C end the reading early: whatever
+    was found so far is still written, and the result says it is partial.
+    """
+    counters = Counters()
+    readers: list[CaptureReader] = []
+    try:
+        for p in paths:
+            readers.append(open_capture(p, counters))
+    except CaptureError:
+        for r in readers:
+            r.close()
+        raise
+    out_dir.mkdir(parents=True, exist_ok=True)
+    templater = RouteTemplater()
+    aggregator = EndpointAggregator()
+    writer = TransactionWriter(out_dir / "transactions.csv")
+    route_of = templater.route
+    write = writer.write
+    add = aggregator.add
+
+    def sink(tx: Transaction) -> None:
+        route = route_of(tx.method, tx.uri)
+        write(tx, route)
+        add(tx, route)
+
+    analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters)
+    interrupted = False
+    internal_error = ""
+    try:
+        frames = read_merged(readers)
+        done_bytes = 0
+        for batch in _batches(frames, BATCH_FRAMES):
+            analyzer.feed(batch)
+            if progress is not None:
+                now = sum(r.bytes_read for r in readers)
+                progress(now - done_bytes)
+                done_bytes = now
+    except KeyboardInterrupt:
+        interrupted = True
+    except Exception as e:  # noqa: BLE001 - a bug must not cost the results already found: write them, marked partial
+        internal_error = f"internal error after {counters['capture_packets']} frames: {type(e).__name__}: {e}"
+    finally:
+        for r in readers:
+            r.close()
+    analyzer.finish()
+    writer.close()
+    problems = [msg for r in readers for msg in r.problems]
+    if internal_error:
+        problems.append(internal_error)
+    rows = aggregator.rows(analyzer.span_ns)
+    write_endpoints(out_dir / "endpoints.csv", rows, ENDPOINT_COLUMNS)
+    counters["http_transactions"] = writer.rows
+    facts: dict[str, object] = {
+        "partial": int(bool(problems) or interrupted),
+        "interrupted": int(interrupted),
+        "inputs": " ".join(paths),
+        "first_packet": fmt_ts(analyzer.first_ts_ns),
+        "last_packet": fmt_ts(analyzer.last_ts_ns),
+        "transactions": writer.rows,
+        "endpoints": len(rows),
+    }
+    for i, msg in enumerate(problems, 1):
+        facts[f"problem_{i}"] = msg
+    write_health(out_dir / "health.csv", counters, facts)
+    return RunResult(out_dir, counters, rows, aggregator, writer.rows, analyzer.span_ns,
+                     analyzer.first_ts_ns, analyzer.last_ts_ns, problems, interrupted,
+                     analyzer.linktypes)
