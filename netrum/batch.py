@@ -63,13 +63,26 @@ def analyze_files(
     out_dir: Path,
     options: AnalyzeOptions = AnalyzeOptions(),
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> RunResult:
     """Read every capture (merged in time order), write the three CSV files, return the figures.
+
+    A directory stands for the captures inside it (``netrum.scale.inputs``). ``workers`` > 1 or a Dask
+    ``scheduler`` address ("local" for a local cluster) runs the analysis partitioned by flow
+    (``netrum.scale.runner``); the output is identical to the single process's.
 
     Raises CaptureError before writing anything when an input cannot be opened at all. Damage found
     while reading (a file cut mid-record, a corrupt record) and Ctrl-C end the reading early: whatever
     was found so far is still written, and the result says it is partial.
     """
+    from netrum.scale.inputs import expand_captures
+
+    paths = expand_captures(paths)
+    if workers > 1 or scheduler:
+        from netrum.scale.runner import analyze_partitioned
+
+        return analyze_partitioned(paths, out_dir, options, workers, scheduler, progress)
     counters = Counters()
     readers: list[CaptureReader] = []
     try:
@@ -116,21 +129,29 @@ def analyze_files(
     problems = [msg for r in readers for msg in r.problems]
     if internal_error:
         problems.append(internal_error)
-    rows = aggregator.rows(analyzer.span_ns)
+    return write_results(out_dir, paths, counters, aggregator, writer.rows, analyzer.first_ts_ns,
+                         analyzer.last_ts_ns, problems, interrupted, analyzer.linktypes)
+
+
+def write_results(out_dir: Path, paths: Sequence[str], counters: Counters, aggregator: EndpointAggregator,
+                  transactions: int, first_ts_ns: int | None, last_ts_ns: int | None, problems: list[str],
+                  interrupted: bool, linktypes: set[int]) -> RunResult:
+    """endpoints.csv and health.csv once transactions.csv is written (by one process or merged from many)."""
+    span_ns = None if first_ts_ns is None or last_ts_ns is None else last_ts_ns - first_ts_ns
+    rows = aggregator.rows(span_ns)
     write_endpoints(out_dir / "endpoints.csv", rows, ENDPOINT_COLUMNS)
-    counters["http_transactions"] = writer.rows
+    counters["http_transactions"] = transactions
     facts: dict[str, object] = {
         "partial": int(bool(problems) or interrupted),
         "interrupted": int(interrupted),
         "inputs": " ".join(paths),
-        "first_packet": fmt_ts(analyzer.first_ts_ns),
-        "last_packet": fmt_ts(analyzer.last_ts_ns),
-        "transactions": writer.rows,
+        "first_packet": fmt_ts(first_ts_ns),
+        "last_packet": fmt_ts(last_ts_ns),
+        "transactions": transactions,
         "endpoints": len(rows),
     }
     for i, msg in enumerate(problems, 1):
         facts[f"problem_{i}"] = msg
     write_health(out_dir / "health.csv", counters, facts)
-    return RunResult(out_dir, counters, rows, aggregator, writer.rows, analyzer.span_ns,
-                     analyzer.first_ts_ns, analyzer.last_ts_ns, problems, interrupted,
-                     analyzer.linktypes)
+    return RunResult(out_dir, counters, rows, aggregator, transactions, span_ns, first_ts_ns, last_ts_ns,
+                     problems, interrupted, linktypes)

@@ -47,9 +47,17 @@ def main() -> None:
               help="Connections tracked at once; the idlest is evicted beyond it.")
 @click.option("--idle-timeout", type=click.FloatRange(0.001), default=DEFAULT_LIMITS.flow_idle_timeout_ns / 1e9,
               show_default=True, help="Seconds of packet time after which a silent connection is closed.")
+@click.option("--workers", "-j", type=click.IntRange(1), default=1, show_default=True,
+              help="Processes, each analysing the connections that hash to it (output identical to one "
+                   "process; --max-flows applies per worker).")
+@click.option("--scheduler", metavar="ADDR",
+              help="Run the workers on dask.distributed: a scheduler address (tcp://host:8786; captures "
+                   "must be readable at the same paths on every worker) or 'local' for a local cluster.")
 def analyze(captures: tuple[str, ...], out_dir: str, ports: tuple[int, ...], servers: tuple[str, ...],
-            top: int, quiet: bool, progress: bool | None, max_flows: int, idle_timeout: float) -> None:
-    """Analyze pcap/pcapng captures (gzip too; '-' for stdin; several are merged in time order)."""
+            top: int, quiet: bool, progress: bool | None, max_flows: int, idle_timeout: float,
+            workers: int, scheduler: str | None) -> None:
+    """Analyze pcap/pcapng captures (gzip too; '-' for stdin; several are merged in time order; a
+    directory stands for the captures in it, e.g. rotated tcpdump -G/-C files)."""
     from dataclasses import replace
 
     from netrum.batch import AnalyzeOptions, analyze_files
@@ -63,6 +71,12 @@ def analyze(captures: tuple[str, ...], out_dir: str, ports: tuple[int, ...], ser
                              flow_idle_timeout_ns=int(idle_timeout * 1e9))
     options = AnalyzeOptions(limits, frozenset(ports) or None, addrs)
     show_progress = sys.stderr.isatty() if progress is None else progress
+    from netrum.scale.inputs import expand_captures
+
+    try:
+        captures = tuple(expand_captures(captures))
+    except NetrumError as e:
+        fail(str(e), e.exit_code)
     total = 0
     for c in captures:
         try:
@@ -73,9 +87,9 @@ def analyze(captures: tuple[str, ...], out_dir: str, ports: tuple[int, ...], ser
         if show_progress and total:
             with click.progressbar(length=total, label="reading", file=sys.stderr,
                                    show_eta=True, show_percent=True) as bar:
-                result = analyze_files(captures, Path(out_dir), options, bar.update)
+                result = analyze_files(captures, Path(out_dir), options, bar.update, workers, scheduler)
         else:
-            result = analyze_files(captures, Path(out_dir), options)
+            result = analyze_files(captures, Path(out_dir), options, None, workers, scheduler)
     except NetrumError as e:
         fail(str(e), e.exit_code)
     except OSError as e:

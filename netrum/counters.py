@@ -74,6 +74,7 @@ COUNTER_DOCS: dict[str, tuple[str, str]] = {
     "http_transactions": ("http", "transactions written"),
     "http_no_response": ("http", "requests that never got a response in the capture"),
     "http_unmatched_response": ("http", "responses with no request to pair with"),
+    "http_response_lost": ("http", "requests whose whole response fell in a gap (told by the TCP ACKs)"),
     "http_bad_request": ("http", "request heads that could not be parsed (skipped, resynchronised)"),
     "http_bad_response": ("http", "response heads that could not be parsed (skipped, resynchronised)"),
     "http_bad_chunk": ("http", "chunked bodies with a malformed chunk line (message ended there)"),

@@ -5,18 +5,118 @@
     analyzer.finish()            # end of capture: flush every open connection
 
 The same object serves a file, a live interface or a cluster worker: only the frame source differs.
+
+Scale-out by flow affinity (``partition=(k, n)``): worker k of n reads every frame but analyses only the
+connections whose canonical 4-tuple hashes to k (``flow_owner``), as Zeek clusters and NIC receive-side
+scaling do. Each connection is then analysed whole, by one worker, with the very code of the single
+process, so the union of the workers' outputs is the single run's output. What a worker must still do for
+the frames it skips, to stay exact:
+
+- the flow table's packet clock and its once-a-second lifecycle sweep advance on every TCP segment the
+  table would take (``FlowTable.advance``), so that idle expiry happens at the same packet time;
+- frames the fast prefilter cannot place are decoded in full (IP fragments, tunnels, VLANs...) into a
+  scratch ledger that is kept only when the frame is this worker's; frames that decode to nothing
+  (not TCP, unknown, truncated) belong to worker 0;
+- every transaction gets an ``EmissionKey`` that sorts the workers' outputs back into the single run's
+  order (see ``EmissionKey``).
+
+Order of transactions. Within one frame a single connection emits, in its own order; except when the
+lifecycle sweep (once per second of packet time) or the end of the capture closes many connections at
+once. Those batches are written in a canonical order, by the first timestamp of each connection's first
+transaction in the batch, then connection id (stable, so a connection's own order is kept), in the single
+run as in every worker: the flow table's internal order depends on how all flows interleave, which a
+worker that sees only its own flows cannot reproduce.
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable
 
 from netrum.counters import Counters
-from netrum.decode.frames import Decoder
+from netrum.decode.frames import Decoder, Segment
 from netrum.flows.table import FlowTable
 from netrum.http.connection import HttpConnection
 from netrum.http.parser import classify_start
 from netrum.limits import DEFAULT_LIMITS, Limits
 from netrum.records import ConnInfo, Frame, Transaction
+
+# (global frame index, group, batch order timestamp, connection id, sequence number in this analyzer).
+# group 0: a batch closed by the sweep that ran at that frame (or, with frame index = frames + 1, by the
+# end of the capture), ordered by (timestamp, connection id); group 1: the frame's own connection, whose
+# transactions come after the sweep's. Sequence numbers keep each connection's order; keys are unique
+# across workers (a connection belongs to one worker), so a k-way merge on them is the single run's order.
+EmissionKey = tuple[int, int, int, str, int]
+
+_NEVER = -(1 << 63)  # before any packet time (a sweep is due at the first segment)
+_MASK32 = 0xFFFFFFFF
+_OWNER_MIX = 0x9E3779B1  # Knuth's multiplicative hash constant (2^32 / golden ratio)
+
+# Fast prefilter: the decoder fast path's conditions, reading addresses as integers and no payload.
+_PEEK_IPV4_TCP = struct.Struct("!BxHxxHxBxxIIHHxxxxxxxxB").unpack_from  # vihl total frag proto src dst ports doff
+_PEEK_IPV6_TCP = struct.Struct("!IHBx16s16sHHxxxxxxxxB").unpack_from  # vtcfl plen nxt src dst ports doff
+_FAST_ETHERTYPE = {b"\x08\x00": 4, b"\x86\xdd": 6}
+_FAST_NULL_AF = {
+    **{struct.pack("<I", af): 6 for af in (24, 28, 30)},
+    **{struct.pack(">I", af): 6 for af in (24, 28, 30)},
+    struct.pack("<I", 2): 4,
+    struct.pack(">I", 2): 4,
+}
+
+
+def flow_owner(src: bytes, dst: bytes, sport: int, dport: int, n: int) -> int:
+    """The worker (0..n-1) that owns a TCP connection: a symmetric hash of its 4-tuple (both directions
+    and every reuse of the tuple land on the same worker): the sum of addresses and ports, mixed by
+    Knuth's multiplicative hash, mapped to 0..n-1 by its high bits (Lemire's multiply-shift), so that
+    Linux's even-only ephemeral ports still spread evenly."""
+    x = (int.from_bytes(src, "big") + int.from_bytes(dst, "big") + sport + dport) & _MASK32
+    return (((x * _OWNER_MIX) & _MASK32) * n) >> 32
+
+
+def peek_owner(linktype: int, data: bytes, n: int) -> int:
+    """The owner of a frame read straight from its headers, or -1 when the frame is not one the decoder's
+    fast path takes (then decode it and use ``flow_owner``). Must agree with ``Decoder.decode``; the hot
+    loop of ``Analyzer`` inlines this function."""
+    if linktype == 1:
+        version = _FAST_ETHERTYPE.get(data[12:14], 0)
+        off = 14
+    elif linktype == 0:
+        version = _FAST_NULL_AF.get(data[:4], 0)
+        off = 4
+    elif linktype == 101:
+        version = data[0] >> 4 if data else 0
+        off = 0
+    elif linktype == 113:
+        version = _FAST_ETHERTYPE.get(data[14:16], 0)
+        off = 16
+    else:
+        return -1
+    size = len(data)
+    if version == 4 and size - off >= 40:
+        vihl, total, frag, proto, srci, dsti, sport, dport, doff = _PEEK_IPV4_TCP(data, off)
+        if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40 and doff >= 0x50 \
+                and off + 20 + ((doff >> 4) << 2) <= min(off + total, size):
+            return (((((srci + dsti + sport + dport) & _MASK32) * _OWNER_MIX) & _MASK32) * n) >> 32
+    elif version == 6 and size - off >= 60:
+        vtcfl, plen, nxt, src, dst, sport, dport, doff = _PEEK_IPV6_TCP(data, off)
+        if nxt == 6 and vtcfl >> 28 == 6 and plen >= 20 and doff >= 0x50 \
+                and off + 40 + ((doff >> 4) << 2) <= min(off + 40 + plen, size):
+            return flow_owner(src, dst, sport, dport, n)
+    return -1
+
+
+def _batch_order(batch: list[Transaction]) -> list[tuple[int, str, Transaction]]:
+    """A batch closed at once, in canonical order: (first timestamp of the connection's first transaction
+    in the batch, connection id), stable within a connection."""
+    first: dict[str, int] = {}
+    keyed = []
+    for tx in batch:
+        ts = first.get(tx.conn_id)
+        if ts is None:
+            t = tx.request_ts_ns if tx.request_ts_ns is not None else tx.response_ts_ns
+            ts = first[tx.conn_id] = t if t is not None else -1
+        keyed.append((ts, tx.conn_id, tx))
+    keyed.sort(key=lambda e: (e[0], e[1]))
+    return keyed
 
 
 class Analyzer:
@@ -27,28 +127,111 @@ class Analyzer:
         server_ports: frozenset[int] | None = None,
         server_addrs: frozenset[bytes] | None = None,
         counters: Counters | None = None,
+        partition: tuple[int, int] | None = None,
     ) -> None:
+        """``partition=(k, n)``: analyse only the connections that ``flow_owner`` gives to worker k of n
+        (see the module docstring); ``emission_key`` then holds the key of the transaction being sunk."""
         self.counters = counters if counters is not None else Counters()
         self.limits = limits
         self._sink = sink
-        self.decoder = Decoder(self.counters, limits)
+        self.server_ports = server_ports
+        self.server_addrs = server_addrs
+        if partition is not None:
+            k, n = partition
+            if not 0 <= k < n:
+                raise ValueError(f"partition {k} of {n}: need 0 <= k < n")
+        self.partition = partition
+        self._filtered = server_ports is not None or server_addrs is not None
+        # Partitioned: the decoder counts into a scratch ledger, kept only for this worker's frames.
+        self._scratch = Counters()
+        self.decoder = Decoder(self.counters if partition is None else self._scratch, limits)
+        self._peek_decoder = Decoder(Counters(), limits)  # stateless use only (fast-path frames)
         self.flows = FlowTable(self.counters, limits, self._make_handler, classify_start,
                                server_ports, server_addrs)
         self.first_ts_ns: int | None = None
         self.last_ts_ns: int | None = None
         self.linktypes: set[int] = set()
+        self.frames = 0  # frames fed so far (partitioned runs: the global frame index)
+        self.emission_key: EmissionKey = (0, 0, 0, "", 0)
+        self._batch: list[Transaction] | None = None  # collecting a sweep's or the end's transactions
+        self._next_sweep = _NEVER
+        self._clock = _NEVER  # partitioned: the flow table's packet clock, over skipped segments too
+        self._synced = _NEVER  # partitioned: the clock value the flow table was last told
+        self._frame = 0
+        self._seq = 0
 
     def _make_handler(self, info: ConnInfo) -> HttpConnection:
-        return HttpConnection(info, self.counters, self.limits, self._sink)
+        return HttpConnection(info, self.counters, self.limits,
+                              self._emit if self.partition is None else self._emit_keyed)
+
+    # -- transactions out ---------------------------------------------------------------------------
+
+    def _emit(self, tx: Transaction) -> None:
+        batch = self._batch
+        if batch is not None:
+            batch.append(tx)
+        else:
+            self._sink(tx)
+
+    def _emit_keyed(self, tx: Transaction) -> None:
+        batch = self._batch
+        if batch is not None:
+            batch.append(tx)
+            return
+        self._seq += 1
+        self.emission_key = (self._frame, 1, 0, "", self._seq)
+        self._sink(tx)
+
+    def _flush_batch(self, batch: list[Transaction], frame: int) -> None:
+        keyed = self.partition is not None
+        sink = self._sink
+        for ts, cid, tx in _batch_order(batch):
+            if keyed:
+                self._seq += 1
+                self.emission_key = (frame, 0, ts, cid, self._seq)
+            sink(tx)
+
+    def _sweep_to(self, ts_ns: int, frame: int) -> int:
+        """Run the flow table's lifecycle sweep (due at ts_ns), collecting what it closes into one batch;
+        returns the packet time of the next sweep."""
+        batch: list[Transaction] = []
+        self._batch = batch
+        try:
+            next_sweep = self.flows.advance(ts_ns)
+        finally:
+            self._batch = None
+        if batch:
+            self._flush_batch(batch, frame)
+        return next_sweep
+
+    def _takes(self, seg: Segment) -> bool:
+        """Would the flow table take this segment (the --port/--server filters)?"""
+        sp = self.server_ports
+        if sp is not None and seg[2] not in sp and seg[3] not in sp:
+            return False
+        sa = self.server_addrs
+        return sa is None or seg[0] in sa or seg[1] in sa
+
+    def _sweep_due(self, ts_ns: int, seg: Segment, next_sweep: int) -> int:
+        if not self._takes(seg):
+            return next_sweep  # a filtered segment does not move the packet clock
+        return self._sweep_to(ts_ns, self.frames)
+
+    # -- frames in ----------------------------------------------------------------------------------
 
     def feed(self, frames: Iterable[Frame]) -> None:
         """Process frames in capture order. The hot loop: one decode call and one flow-table call per
-        frame, nothing else."""
+        frame, nothing else (the sweep, once per second of packet time, is started from here so that what
+        it closes is written in canonical order)."""
+        if self.partition is not None:
+            self._feed_partitioned(frames)
+            return
         decode = self.decoder.decode
         packet = self.flows.packet
         last = -1 if self.last_ts_ns is None else self.last_ts_ns
         first = self.first_ts_ns
         linktype_seen = -1
+        next_sweep = self._next_sweep
         for ts_ns, linktype, data, _wire_len in frames:
             if ts_ns > last:
                 last = ts_ns
@@ -61,13 +244,119 @@ class Analyzer:
                 self.linktypes.add(linktype)
             seg = decode(ts_ns, linktype, data)
             if seg is not None:
+                if ts_ns >= next_sweep:
+                    next_sweep = self._sweep_due(ts_ns, seg, next_sweep)
                 packet(ts_ns, *seg)
+        self._next_sweep = next_sweep
         self.first_ts_ns = first
         self.last_ts_ns = last if last >= 0 else None
 
+    def _feed_partitioned(self, frames: Iterable[Frame]) -> None:
+        """The hot loop of worker k of n: a foreign frame costs one header peek and a compare (plus a
+        clock update); this worker's frames take exactly the single run's path (``own_frame``)."""
+        k, n = self.partition  # type: ignore[misc]
+        own = self.own_frame
+        takes = self._takes
+        filtered = self.server_ports is not None or self.server_addrs is not None
+        peek4 = _PEEK_IPV4_TCP
+        last = -1 if self.last_ts_ns is None else self.last_ts_ns
+        first = self.first_ts_ns
+        linktype_seen = -1
+        i = self.frames
+        try:
+            for ts_ns, linktype, data, _wire_len in frames:
+                i += 1
+                if ts_ns > last:
+                    last = ts_ns
+                    if first is None:
+                        first = ts_ns
+                elif first is not None and ts_ns < first:
+                    first = ts_ns
+                if linktype != linktype_seen:
+                    linktype_seen = linktype
+                    self.linktypes.add(linktype)
+                # peek_owner, inlined for Ethernet/IPv4 (the common case)
+                owner = -1
+                if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 54:
+                    vihl, total, frag, proto, srci, dsti, sport, dport, doff = peek4(data, 14)
+                    if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40 and doff >= 0x50 \
+                            and 34 + ((doff >> 4) << 2) <= min(14 + total, len(data)):
+                        owner = (((((srci + dsti + sport + dport) & _MASK32) * _OWNER_MIX) & _MASK32) * n) >> 32
+                else:
+                    owner = peek_owner(linktype, data, n)
+                if owner == k or owner < 0:
+                    own(i, ts_ns, linktype, data, owner)
+                elif ts_ns > self._clock and (not filtered or takes(self._peek_segment(linktype, data))):
+                    # Another worker's segment: only the packet clock moves.
+                    self._clock = ts_ns
+                    if ts_ns >= self._next_sweep:
+                        self._tick(ts_ns, i)
+        finally:
+            self.frames = i
+            self.first_ts_ns = first
+            self.last_ts_ns = last if last >= 0 else None
+
+    def own_frame(self, index: int, ts_ns: int, linktype: int, data: bytes, owner: int) -> None:
+        """Partitioned: frame number ``index`` (1-based, of the whole input) when this worker owns it
+        (``owner`` = k) or its owner is not known before decoding (``owner`` = -1). The caller keeps
+        ``frames``, the span and ``linktypes``, and reports another worker's segments to ``skip_segment``."""
+        k, n = self.partition  # type: ignore[misc]
+        seg = self.decoder.decode(ts_ns, linktype, data)
+        if owner < 0:
+            owner = 0 if seg is None else flow_owner(seg[0], seg[1], seg[2], seg[3], n)
+        scratch = self._scratch
+        if scratch:
+            if owner == k:
+                self.counters.merge(scratch)
+            scratch.clear()
+        if seg is None:
+            return
+        takes = not self._filtered or self._takes(seg)
+        if owner != k:
+            if takes:
+                self.skip_segment(index, ts_ns)
+            return
+        clock = self._clock
+        if clock > self._synced:
+            self.flows.advance(clock)  # skipped segments moved the clock (no sweep: none was due)
+            self._synced = clock
+        self._frame = index
+        if takes and ts_ns >= self._next_sweep:
+            self._tick(ts_ns, index)
+        self.flows.packet(ts_ns, *seg)
+        if takes and ts_ns > clock:
+            self._clock = self._synced = ts_ns
+
+    def skip_segment(self, index: int, ts_ns: int) -> None:
+        """Partitioned: another worker's TCP segment that the flow table would take (it passes the
+        filters) at frame ``index``: the packet clock moves, and the sweep runs if it is due."""
+        if ts_ns > self._clock:
+            self._clock = ts_ns
+            if ts_ns >= self._next_sweep:
+                self._tick(ts_ns, index)
+
+    def _tick(self, ts_ns: int, index: int) -> None:
+        self._next_sweep = self._sweep_to(ts_ns, index)
+        self._synced = max(self._synced, ts_ns)
+
+    def _peek_segment(self, linktype: int, data: bytes) -> Segment:
+        """A fast-path frame's segment without counting anything (for the filters on skipped frames)."""
+        seg = self._peek_decoder.decode(0, linktype, data)
+        assert seg is not None  # peek_owner only places frames the fast path decodes
+        return seg
+
     def finish(self) -> None:
-        """End of capture: every connection still open is closed at the last packet's time."""
-        self.flows.close_all(self.last_ts_ns or 0)
+        """End of capture: every connection still open is closed at the last packet's time (one batch, in
+        canonical order)."""
+        if self.partition is not None and self._clock > self._synced:
+            self.flows.advance(self._clock)
+        batch: list[Transaction] = []
+        self._batch = batch
+        try:
+            self.flows.close_all(self.last_ts_ns or 0)
+        finally:
+            self._batch = None
+        self._flush_batch(batch, self.frames + 1)
 
     @property
     def span_ns(self) -> int | None:

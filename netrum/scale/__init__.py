@@ -1,0 +1,14 @@
+"""Scale-out: many cores on one big capture, many (rotated) files as one stream, a Dask cluster.
+
+netrum partitions by flow affinity, not by byte range: a byte-range chunk cannot be exact for a
+connection that crosses its boundary (the parser state, the connection's depth and id live in the chunk
+before). Worker k of n reads the whole merged input and analyses only the connections whose canonical
+4-tuple hashes to k (``netrum.pipeline.flow_owner``), like Zeek cluster workers behind a flow-hash load
+balancer or NIC receive-side scaling. Each connection is analysed whole, by one worker, with the single
+process's code, so the merged output is identical to the single run by construction:
+
+- ``inputs``: a directory argument expands to the captures inside it (rotated ``tcpdump -G/-C`` files),
+- ``partition``: the task one worker runs (``run_partition``), on any host that can read the captures,
+- ``runner``: runs the tasks in a local process pool or on dask.distributed and merges the results
+  (transactions by emission key, endpoint statistics by concatenation, counters by addition).
+"""
