@@ -9,6 +9,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -19,7 +20,7 @@ from netrum.limits import DEFAULT_LIMITS, Limits
 EXIT_PARTIAL = 3
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     click.echo(f"netrum: error: {message}", err=True)
     sys.exit(code)
 
@@ -78,9 +79,9 @@ def analyze(captures: tuple[str, ...], out_dir: str, ports: tuple[int, ...], ser
     except NetrumError as e:
         fail(str(e), e.exit_code)
     total = 0
-    for c in captures:
+    for path in captures:
         try:
-            total += os.path.getsize(c) if c != "-" else 0
+            total += os.path.getsize(path) if path != "-" else 0
         except OSError:
             pass
     try:

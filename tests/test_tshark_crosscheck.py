@@ -39,7 +39,8 @@ def test_every_tshark_response_is_found_at_the_same_packet(pcap: Path, tmp_path:
         pytest.skip("cross-check kept to small captures (pyshark is slow)")
     subprocess.run([sys.executable, "-m", "netrum", "analyze", str(pcap), "--out", str(tmp_path), "-q"],
                    check=True)
-    rows = list(csv.DictReader(open(tmp_path / "transactions.csv", newline="")))
+    with open(tmp_path / "transactions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     by_port: dict[int, list[dict[str, str]]] = {}
     for r in rows:
         if r["response_end_ts"]:

@@ -8,7 +8,8 @@ else is called. This is Zeek's deliver / undelivered / end-of-stream interface.
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from netrum.records import ConnInfo
 

@@ -623,9 +623,15 @@ class FlowTable:
         self._closing.pop(flow, None)
 
     def _flush(self, flow: _Flow, ts: int) -> None:
-        """Give every hole and end to the handler: client first, then held server bytes, then server."""
+        """Give every hole and end to the handler: the server bytes buffered behind a server hole first
+        (they passed the ACK rule when they arrived: they answer client bytes already delivered, so they
+        precede the client's own buffered bytes), then the client, then held server bytes, then the
+        server's end."""
         if flow.state == _ACTIVE:
             flow.flushing = True
+            sr = flow.reasm[flow.server_dir]
+            if sr.ooo and not sr.ended:
+                sr.lost_before(max(piece[1] for piece in sr.ooo), ts)
             flow.reasm[flow.client_dir].flush(ts)
             if flow.hold:
                 self._release(flow, ts, force=True)

@@ -86,6 +86,7 @@ _LIST_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection"
 _STATUS_AT = re.compile(rb"HTTP/1\.[0-9][ \t]+[0-9]{3}[ \t\r\n]")
 # The method may follow any byte but an uppercase token character: "GET" shifted by one byte is not "ET".
 _REQUEST_BEFORE = re.compile(rb"(?<![A-Z_\-])[A-Z][A-Z_\-]{0,23} +[^ \t\r\n]+ +HTTP/1\.[0-9]")
+_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")  # a field name's characters (RFC 9110 5.1)
 _HUNT_KEEP_RESPONSE = 16  # bytes kept between chunks while hunting ("HTTP/1.1 200 " split across them)
 _HUNT_KEEP_REQUEST = 512  # a request line split across chunks
 _MAX_MARKS = 32  # chunk timestamps remembered for a kept buffer
@@ -146,7 +147,9 @@ def parse_request_line(line: bytes) -> tuple[bytes, bytes, bytes] | None:
     line = line.strip(b" \t\r")
     sp = line.find(b" ")
     if sp <= 0:
-        return None
+        # A known method alone on the line ("OPTIONS"): a request missing target and version, as servers
+        # and tshark read it.
+        return (line, b"", b"") if line in KNOWN_METHODS else None
     method = line[:sp]
     if not is_method(method):
         return None
@@ -163,8 +166,10 @@ def parse_request_line(line: bytes) -> tuple[bytes, bytes, bytes] | None:
             return None
         target = rest[:rsp].rstrip(b" \t")
         return method, target, version.upper()
-    if b"\t" in rest or _is_version(rest):
-        return None  # "OPTIONS HTTP/1.1": a version where the target should be
+    if b"\t" in rest:
+        return None
+    if _is_version(rest):
+        return method, b"", rest.upper()  # "OPTIONS HTTP/1.1": the target is missing (Zeek: empty URI)
     return method, rest, b"HTTP/0.9"
 
 
@@ -278,9 +283,10 @@ class MessageParser:
         "body",
         "buf",
         "counters",
-        "flags",
         "fed",
+        "flags",
         "found_start",
+        "headless_probe",
         "hunt_initial",
         "hunt_skipped",
         "hunted",
@@ -288,7 +294,6 @@ class MessageParser:
         "kept",
         "last_ts",
         "limits",
-        "headless_probe",
         "marks",
         "msg_off",
         "msg_ts",
@@ -601,6 +606,13 @@ class MessageParser:
                 start = (v[:8], int(line[9:12]), line[13:-1])  # fast path: "HTTP/1.1 200 OK\r"
             else:
                 start = parse_status_line(line)
+        if start is not None and not start[2]:
+            # A bare method ("OPTIONS") is a request only when a header field follows: wait for its name.
+            name_end = _FIELD_NAME.match(data, nl + 1).end()  # type: ignore[union-attr]  # matches ""
+            if name_end == n:
+                return self._head_incomplete(data, pos, ts)
+            if name_end == nl + 1 or data[name_end] != 58:  # no "name:" follows
+                start = None
         if start is None:
             return self._bad(data, pos)
         fields: dict[bytes, bytes] | None = None

@@ -41,7 +41,6 @@ def scan_pcap(reader: CaptureReader, analyzer: Analyzer) -> None:
     rec = struct.Struct(order + "IIII").unpack_from
     peek = _PEEK_ETH_IPV4_TCP
     own = analyzer.own_frame
-    skip = analyzer.skip_segment
     filtered = analyzer.server_ports is not None or analyzer.server_addrs is not None
     eth = linktype == 1 and not filtered  # the in-place peek; otherwise slice and use peek_owner
     size = len(mm)
@@ -53,9 +52,18 @@ def scan_pcap(reader: CaptureReader, analyzer: Analyzer) -> None:
     first = analyzer.first_ts_ns
     last = -1 if analyzer.last_ts_ns is None else analyzer.last_ts_ns
     i = analyzer.frames
-    # The packet clock over skipped segments, kept here and handed to the analyzer before each of this
-    # worker's frames and whenever a sweep is due (Analyzer.skip_segment, inlined).
+    # Analyzer.own_frame and skip_segment, inlined for this worker's Ethernet/IPv4/TCP frames and for the
+    # skipped ones: the packet clock (over skipped segments too), the clock the flow table was last told,
+    # and the time of the next sweep live here and are handed over around every call into the analyzer.
     clock = analyzer._clock
+    synced = analyzer._synced
+    next_sweep = analyzer._next_sweep
+    decode = analyzer.decoder.decode
+    packet = analyzer.flows.packet
+    advance = analyzer.flows.advance
+    tick = analyzer._tick
+    counters = analyzer.counters
+    scratch = analyzer._scratch
     analyzer.linktypes.add(linktype)
     try:
         while pos < stop:
@@ -95,27 +103,60 @@ def scan_pcap(reader: CaptureReader, analyzer: Analyzer) -> None:
                         t = 34 + ((doff >> 4) << 2)
                         if t <= 14 + total and t <= caplen:
                             owner = (((((srci + dsti + sport + dport) & _MASK32) * _OWNER_MIX) & _MASK32) * n) >> 32
-                if owner == k or owner < 0:
-                    if clock > analyzer._clock:  # noqa: PLR1730 - no call in the hot loop
-                        analyzer._clock = clock  # the skipped segments' clock, for own_frame to pass on
-                    own(i, ts, linktype, mm[pos + 16:end], owner)
-                    clock = analyzer._clock
-                elif ts > clock:
-                    clock = ts
-                    if ts >= analyzer._next_sweep:
-                        skip(i, ts)
+                if owner == k:  # this worker's fast-path segment
+                    seg = decode(ts, 1, mm[pos + 16:end])
+                    if scratch:
+                        counters.merge(scratch)
+                        scratch.clear()
+                    if clock > synced:
+                        advance(clock)  # skipped segments moved the clock (no sweep: none was due)
+                        synced = clock
+                    analyzer._frame = i
+                    if ts >= next_sweep:
+                        analyzer._synced = synced
+                        tick(ts, i)
+                        synced = analyzer._synced
+                        next_sweep = analyzer._next_sweep
+                    packet(ts, *seg)  # type: ignore[misc]
+                    if ts > clock:
+                        clock = synced = ts
+                    pos = end
+                    continue
+                if owner >= 0:  # another worker's segment: only the packet clock moves
+                    if ts > clock:
+                        clock = ts
+                        if ts >= next_sweep:
+                            analyzer._synced = synced
+                            tick(ts, i)
+                            synced = analyzer._synced
+                            next_sweep = analyzer._next_sweep
+                    pos = end
+                    continue
+                data = mm[pos + 16:end]
             else:
                 data = mm[pos + 16:end]
                 owner = peek_owner(linktype, data, n)
-                if owner == k or owner < 0:
-                    own(i, ts, linktype, data, owner)
-                elif filtered:
-                    own(i, ts, linktype, data, owner)  # the filters need the segment: only the clock moves
-                else:
-                    skip(i, ts)
+                if owner >= 0 and owner != k and not filtered:
+                    if ts > clock:
+                        clock = ts
+                        if ts >= next_sweep:
+                            analyzer._synced = synced
+                            tick(ts, i)
+                            synced = analyzer._synced
+                            next_sweep = analyzer._next_sweep
+                    pos = end
+                    continue
+            # The general path (owner unknown before decoding, or filters to apply): own_frame.
+            analyzer._clock = clock
+            analyzer._synced = synced
+            own(i, ts, linktype, data, owner)
+            clock = analyzer._clock
+            synced = analyzer._synced
+            next_sweep = analyzer._next_sweep
             pos = end
     finally:
-        analyzer._clock = max(analyzer._clock, clock)
+        analyzer._clock = clock
+        analyzer._synced = synced
         reader._bytes_read = min(pos, size)
         reader._flush(packets, wire, cut, cut_bytes, ooo)
         analyzer.frames = i

@@ -2,7 +2,11 @@ import csv
 
 from netrum.counters import COUNTER_DOCS, Counters
 from netrum.export.csvfiles import (
-    TRANSACTION_COLUMNS, TransactionWriter, fmt_ms, fmt_ts, write_health,
+    TRANSACTION_COLUMNS,
+    TransactionWriter,
+    fmt_ms,
+    fmt_ts,
+    write_health,
 )
 from netrum.records import Transaction
 
@@ -30,8 +34,8 @@ def test_transaction_row_roundtrip(tmp_path) -> None:
     w.write(t, "/a")
     assert not (tmp_path / "t.csv").exists()  # written under a temporary name until closed
     w.close()
-    rows = list(csv.DictReader(open(tmp_path / "t.csv", newline="", encoding="utf-8",
-                                    errors="surrogateescape")))
+    with open(tmp_path / "t.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        rows = list(csv.DictReader(fh))
     assert list(rows[0]) == list(TRANSACTION_COLUMNS)
     r = rows[0]
     assert r["uri"] == "/a,\"b\"\xff"
@@ -47,7 +51,8 @@ def test_health_lists_every_counter_and_run_facts(tmp_path) -> None:
     c["tcp_gap"] += 2
     c["made_up_counter"] += 1
     write_health(tmp_path / "h.csv", c, {"partial": 1})
-    rows = list(csv.DictReader(open(tmp_path / "h.csv")))
+    with open(tmp_path / "h.csv") as fh:
+        rows = list(csv.DictReader(fh))
     by = {r["counter"]: r for r in rows}
     assert by["partial"]["group"] == "run" and by["partial"]["value"] == "1"
     assert by["tcp_gap"]["value"] == "2"

@@ -788,3 +788,22 @@ def test_speed_in_order_stream_with_null_handler() -> None:
     print(f"\nFlowTable.packet: {len(pkts)} packets in {dt:.3f} s = {rate:,.0f} packets/s")
     assert c["tcp_gap"] == 0 and c["tcp_out_of_order"] == 0 and c["flow_opened"] == 200
     assert rate > 20_000
+
+
+def test_flush_delivers_server_bytes_behind_a_server_hole_before_later_client_bytes() -> None:
+    # zero-length-bodies-with-drops.pcap in small: response 1 and request 3 were lost by the capture, and
+    # too few packets follow for the holes to be declared before the end. Response 2 (buffered behind the
+    # server hole) answers request 2, already delivered: it must reach the handler before request 3's hole
+    # and response 3, or the HTTP layer would pair response 2 with a later request.
+    conv = conversation(mss=1000, n=3)
+    reqs = [i for i, p in enumerate(conv) if p[7].startswith(b"GET ")]
+    resps = [i for i, p in enumerate(conv) if p[7].startswith(b"HTTP/")]
+    r = Rig()
+    r.feed([p for i, p in enumerate(conv) if i not in (resps[0], reqs[2])])
+    r.end()
+    runs: list[str] = []
+    for k in r.h.kinds():
+        if k in ("c", "s", "cgap", "sgap") and (not runs or runs[-1] != k):
+            runs.append(k)
+    assert runs == ["c", "sgap", "s", "cgap", "s"]
+    assert r.h.server_bytes() == RESP * 2 and r.h.client_bytes() == REQ * 2

@@ -75,8 +75,9 @@ def test_classify_start(prefix: bytes, expected: int) -> None:
         (b"GET /path", (b"GET", b"/path", b"HTTP/0.9")),
         (b"GET /caf\xe9", (b"GET", b"/caf\xe9", b"HTTP/0.9")),
         (b"GET /HTTP/1.1", (b"GET", b"/HTTP/1.1", b"HTTP/0.9")),
-        (b"OPTIONS HTTP/1.1", None),
-        (b"GET ", None),
+        (b"OPTIONS HTTP/1.1", (b"OPTIONS", b"", b"HTTP/1.1")),  # target missing: empty, as Zeek logs it
+        (b"OPTIONS", (b"OPTIONS", b"", b"")),  # a bare method: a request only if fields follow (_head)
+        (b"GET ", (b"GET", b"", b"")),
         (b"get / HTTP/1.1", None),
         (b"\xc3\x83 / HTTP/1.1", None),
         (b"GET / HTTP/1.1 extra", None),
@@ -317,3 +318,13 @@ def test_pause_then_tunnel_or_resume() -> None:
     r.parser.feed(b"CONNECT h:443 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", 1)
     r.parser.resume()
     assert [e[1] for e in r.events if e[0] == "head"] == [b"CONNECT", b"GET"]
+
+
+def test_bare_method_followed_by_fields_is_a_request() -> None:
+    # methods.pcap: "OPTIONS" alone then a Host field: a request missing target and version (tshark reads
+    # it so); a bare "GET " followed by anything but a field is not a request.
+    events, _ = check([("d", b"OPTIONS\r\nHost: a\r\n\r\n", 1)], True)
+    assert [e[:4] for e in events if e[0] == "head"] == [("head", b"OPTIONS", b"", b"")]
+    events, counters = check([("d", b"GET \r\nGET / HTTP/1.1\r\n\r\n", 1)], True)
+    assert [e[:3] for e in events if e[0] == "head"] == [("head", b"GET", b"/")]
+    assert counters["http_bad_request"] == 1
