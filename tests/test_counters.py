@@ -39,3 +39,13 @@ def test_counters_merge_and_missing() -> None:
     a.merge(b)
     assert a == {"tcp_gap": 3, "http_resync": 1}
     assert a.nonzero() == {"tcp_gap": 3, "http_resync": 1}
+
+
+def test_readme_documents_every_counter_note_and_limit() -> None:
+    from dataclasses import fields
+
+    from netrum.limits import Limits
+
+    readme = (PKG.parent / "README.md").read_text()
+    missing = [n for n in [*COUNTER_DOCS, *NOTES, *(f.name for f in fields(Limits))] if f"`{n}`" not in readme]
+    assert not missing, f"README lacks {missing}: regenerate with scripts/readme_tables.py"
