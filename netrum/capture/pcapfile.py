@@ -65,6 +65,8 @@ def _max_caplen(snaplen: int) -> int:
     return min(MAX_CAPLEN, max(2 * snaplen, 65535))
 
 
+RELEASE_BYTES = 32 * 1024 * 1024  # consumed capture bytes returned to the kernel at a time (mmap reads)
+
 class CaptureReader:
     """Iterates the frames of one capture. Use as a context manager or call ``close()``."""
 
@@ -260,8 +262,18 @@ class CaptureReader:
         count_order = self.count_order
         packets = wire = cut = cut_bytes = ooo = 0
         last_ts = -1
+        # Pages already read are handed back to the kernel every RELEASE_BYTES, so the resident set stays
+        # flat however large the file (an mmap'ed capture would otherwise count whole in RSS).
+        released = pos - pos % mmap.PAGESIZE
+        next_release = released + RELEASE_BYTES
         try:
             while pos < stop:
+                if pos >= next_release:
+                    upto = pos - pos % mmap.PAGESIZE
+                    if hasattr(mm, "madvise"):
+                        mm.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                    released = upto
+                    next_release = upto + RELEASE_BYTES
                 if pos + 16 > size:
                     self._truncated(packets, pos)
                     break

@@ -27,7 +27,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
-ENDPOINT_HEADERS = ("method", "route", "host", "requests", "rps", "4xx", "5xx", "no resp",
+ENDPOINT_HEADERS = ("method", "route", "host", "requests", "rps", "4xx", "5xx", "no resp", "flagged",
                     "p50 ms", "p95 ms", "p99 ms", "max ms")
 
 
@@ -37,7 +37,7 @@ def _endpoint_cells(r: dict[str, object]) -> list[str]:
         route = route[:45] + "..."
     return [str(r["method"]), route, str(r["host"])[:32], str(r["requests"]),
             "-" if r["rps"] is None else f"{float(r['rps']):.2f}",  # type: ignore[arg-type]
-            str(r["errors_4xx"]), str(r["errors_5xx"]), str(r["no_response"]),
+            str(r["errors_4xx"]), str(r["errors_5xx"]), str(r["no_response"]), str(r["flagged"]),
             _ms(r["duration_p50_ms"]), _ms(r["duration_p95_ms"]), _ms(r["duration_p99_ms"]),
             _ms(r["duration_max_ms"])]
 
@@ -60,6 +60,13 @@ def render(rows: list[dict[str, object]], aggregator: EndpointAggregator, counte
     if durations:
         out.append("duration ms: p50 {} p95 {} p99 {} max {}".format(
             *(_ms(percentile(durations, q)) for q in (0.5, 0.95, 0.99)), _ms(durations[-1])))
+    c = counters
+    out.append(
+        f"health: {c['tcp_gap']} gaps ({c['tcp_gap_bytes']} B lost), {c['http_resync']} resyncs, "
+        f"{c['http_no_response']} requests without response, {c['http_unmatched_response']} responses "
+        f"without request, {c['flow_midstream']} connections picked up mid-stream, "
+        f"{c['capture_snaplen_cut']} frames cut by snaplen"
+        + (f", {c['capture_kernel_drops']} kernel drops" if c["capture_kernel_drops"] else ""))
     right = set(range(3, len(ENDPOINT_HEADERS)))
     if rows:
         out.append("")
