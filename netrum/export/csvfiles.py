@@ -28,8 +28,10 @@ def fmt_ts(ts_ns: int | None) -> str:
     """Epoch seconds with 6 decimals, exact (integer arithmetic, no float rounding)."""
     if ts_ns is None:
         return ""
-    sec, ns = divmod(ts_ns, 1_000_000_000)
-    return f"{sec}.{ns // 1000:06d}"
+    us = str(ts_ns // 1000)
+    if len(us) > 6:  # any real capture time: cut the digits instead of dividing twice
+        return f"{us[:-6]}.{us[-6:]}"
+    return f"0.{us:0>6}"
 
 
 def fmt_ms(delta_ns: int | None) -> str:
@@ -46,17 +48,20 @@ def _s(v: object) -> str:
 
 
 def transaction_row(tx: Transaction, route: str) -> list[str]:
+    req, req_end = tx.request_ts_ns, tx.request_end_ts_ns
+    resp, resp_end = tx.response_ts_ns, tx.response_end_ts_ns
     return [
-        fmt_ts(tx.request_ts_ns), fmt_ts(tx.request_end_ts_ns),
-        fmt_ts(tx.response_ts_ns), fmt_ts(tx.response_end_ts_ns),
+        fmt_ts(req), fmt_ts(req_end), fmt_ts(resp), fmt_ts(resp_end),
         tx.client_ip, str(tx.client_port), tx.server_ip, str(tx.server_port), tx.conn_id, str(tx.depth),
-        _s(tx.method), _s(tx.host), _s(tx.uri), route, _s(tx.version), _s(tx.status), _s(tx.reason),
-        _s(tx.response_version),
+        tx.method or "", tx.host or "", tx.uri or "", route, tx.version or "",
+        "" if tx.status is None else str(tx.status), tx.reason or "", tx.response_version or "",
         _s(tx.request_body_bytes), _s(tx.response_body_bytes),
         _s(tx.request_header_bytes), _s(tx.response_header_bytes),
-        fmt_ms(tx.ttfb_ns), fmt_ms(tx.duration_ns),
-        _s(tx.request_content_type), _s(tx.response_content_type), _s(tx.user_agent),
-        ";".join(map(str, tx.interim_statuses)), str(tx.tunnel_bytes), ";".join(tx.notes),
+        "" if resp is None or req_end is None else fmt_ms(resp - req_end),
+        "" if resp_end is None or req is None else fmt_ms(resp_end - req),
+        tx.request_content_type or "", tx.response_content_type or "", tx.user_agent or "",
+        ";".join(map(str, tx.interim_statuses)) if tx.interim_statuses else "", str(tx.tunnel_bytes),
+        ";".join(tx.notes),
     ]
 
 
