@@ -7,9 +7,10 @@
 The same object serves a file, a live interface or a cluster worker: only the frame source differs.
 
 Scale-out by flow affinity (``partition=(k, n)``): worker k of n reads every frame but analyses only the
-connections whose canonical 4-tuple hashes to k (``flow_owner``), as Zeek clusters and NIC receive-side
-scaling do. Each connection is then analysed whole, by one worker, with the very code of the single
-process, so the union of the workers' outputs is the single run's output. What a worker must still do for
+connections given to k (``FlowAssigner``: each new 4-tuple to the least-loaded worker, a choice every
+worker computes alike from the frames it reads), as Zeek clusters and NIC receive-side scaling do. Each
+connection is then analysed whole, by one worker, with the very code of the single process, so the union
+of the workers' outputs is the single run's output. What a worker must still do for
 the frames it skips, to stay exact:
 
 - the flow table's packet clock and its once-a-second lifecycle sweep advance on every TCP segment the
@@ -37,7 +38,7 @@ from netrum.decode.frames import Decoder, Segment
 from netrum.flows.table import FlowTable
 from netrum.http.connection import HttpConnection
 from netrum.http.parser import classify_start
-from netrum.limits import DEFAULT_LIMITS, Limits
+from netrum.limits import DEFAULT_LIMITS, SECOND_NS, Limits
 from netrum.records import ConnInfo, Frame, Transaction
 
 # (global frame index, group, batch order timestamp, connection id, sequence number in this analyzer).
@@ -48,9 +49,6 @@ from netrum.records import ConnInfo, Frame, Transaction
 EmissionKey = tuple[int, int, int, str, int]
 
 _NEVER = -(1 << 63)  # before any packet time (a sweep is due at the first segment)
-_MASK32 = 0xFFFFFFFF
-_OWNER_MIX = 0x9E3779B1  # Knuth's multiplicative hash constant (2^32 / golden ratio)
-
 # Fast prefilter: the decoder fast path's conditions, reading addresses as integers and no payload.
 _PEEK_IPV4_TCP = struct.Struct("!BxHxxHxBxxIIHHxxxxxxxxB").unpack_from  # vihl total frag proto src dst ports doff
 _PEEK_IPV6_TCP = struct.Struct("!IHBx16s16sHHxxxxxxxxB").unpack_from  # vtcfl plen nxt src dst ports doff
@@ -63,19 +61,67 @@ _FAST_NULL_AF = {
 }
 
 
-def flow_owner(src: bytes, dst: bytes, sport: int, dport: int, n: int) -> int:
-    """The worker (0..n-1) that owns a TCP connection: a symmetric hash of its 4-tuple (both directions
-    and every reuse of the tuple land on the same worker): the sum of addresses and ports, mixed by
-    Knuth's multiplicative hash, mapped to 0..n-1 by its high bits (Lemire's multiply-shift), so that
-    Linux's even-only ephemeral ports still spread evenly."""
-    x = (int.from_bytes(src, "big") + int.from_bytes(dst, "big") + sport + dport) & _MASK32
-    return (((x * _OWNER_MIX) & _MASK32) * n) >> 32
+# A connection's key for FlowAssigner: its two endpoints as integers (address << 16 | port), lower first.
+FlowKey = tuple[int, int]
 
 
-def peek_owner(linktype: int, data: bytes, n: int) -> int:
-    """The owner of a frame read straight from its headers, or -1 when the frame is not one the decoder's
-    fast path takes (then decode it and use ``flow_owner``). Must agree with ``Decoder.decode``; the hot
-    loop of ``Analyzer`` inlines this function."""
+class FlowAssigner:
+    """Which worker owns each connection: the least-loaded worker (in TCP segments so far) when the
+    connection's 4-tuple is first seen, ties to the lowest number. The choice is a pure function of the
+    frame stream, which every worker reads whole, so all workers compute the same owners without talking.
+    On a capture dominated by a hundred long keep-alive connections a hash of the 4-tuple splits the work
+    55/45 or worse (the long ones fall where they fall); this splits it within a few percent.
+
+    A 4-tuple keeps its owner until it has been silent for ``forget_ns`` of packet time, longer than the
+    flow table can remember it (idle timeout, closed-flow linger, the sweep's grace periods); entries are
+    dropped a whole generation at a time (two dicts), so the table holds the 4-tuples seen within the last
+    two periods.
+    """
+
+    __slots__ = ("cur", "forget_ns", "load", "old", "rotate_at")
+
+    def __init__(self, n: int, forget_ns: int) -> None:
+        self.load = [0] * n  # TCP segments given to each worker so far
+        self.cur: dict[FlowKey, int] = {}
+        self.old: dict[FlowKey, int] = {}
+        self.forget_ns = forget_ns
+        self.rotate_at: int | None = None
+
+    def owner(self, a: int, b: int, ts_ns: int) -> int:
+        """The owner of a segment between endpoints a and b (``endpoint``), counted in its load. The hot
+        loops inline this: ``cur.get(key)``, ``assign`` on a miss, ``load[owner] += 1``."""
+        key = (a, b) if a < b else (b, a)
+        o = self.cur.get(key)
+        if o is None:
+            o = self.assign(key, ts_ns)
+        self.load[o] += 1
+        return o
+
+    def assign(self, key: FlowKey, ts_ns: int) -> int:
+        """A 4-tuple not in the current generation: rotate generations when due, then take its owner from
+        the previous one or give it to the least-loaded worker. Refresh any local copy of ``cur`` after."""
+        if self.rotate_at is None:
+            self.rotate_at = ts_ns + self.forget_ns
+        elif ts_ns >= self.rotate_at:
+            self.old = self.cur
+            self.cur = {}
+            self.rotate_at = ts_ns + self.forget_ns
+        o = self.old.pop(key, None)
+        if o is None:
+            load = self.load
+            o = load.index(min(load))
+        self.cur[key] = o
+        return o
+
+
+def endpoint(addr: bytes, port: int) -> int:
+    return (int.from_bytes(addr, "big") << 16) | port
+
+
+def peek_endpoints(linktype: int, data: bytes) -> FlowKey | None:
+    """The two endpoints of a frame read straight from its headers (``endpoint`` of source, then of
+    destination), or None when the frame is not one the decoder's fast path takes (then decode it). Must
+    agree with ``Decoder.decode``; the hot loops inline its Ethernet/IPv4 case."""
     if linktype == 1:
         version = _FAST_ETHERTYPE.get(data[12:14], 0)
         off = 14
@@ -89,19 +135,19 @@ def peek_owner(linktype: int, data: bytes, n: int) -> int:
         version = _FAST_ETHERTYPE.get(data[14:16], 0)
         off = 16
     else:
-        return -1
+        return None
     size = len(data)
     if version == 4 and size - off >= 40:
         vihl, total, frag, proto, srci, dsti, sport, dport, doff = _PEEK_IPV4_TCP(data, off)
         if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40 and doff >= 0x50 \
                 and off + 20 + ((doff >> 4) << 2) <= min(off + total, size):
-            return (((((srci + dsti + sport + dport) & _MASK32) * _OWNER_MIX) & _MASK32) * n) >> 32
+            return (srci << 16) | sport, (dsti << 16) | dport
     elif version == 6 and size - off >= 60:
         vtcfl, plen, nxt, src, dst, sport, dport, doff = _PEEK_IPV6_TCP(data, off)
         if nxt == 6 and vtcfl >> 28 == 6 and plen >= 20 and doff >= 0x50 \
                 and off + 40 + ((doff >> 4) << 2) <= min(off + 40 + plen, size):
-            return flow_owner(src, dst, sport, dport, n)
-    return -1
+            return endpoint(src, sport), endpoint(dst, dport)
+    return None
 
 
 def _batch_order(batch: list[Transaction]) -> list[tuple[int, str, Transaction]]:
@@ -129,7 +175,7 @@ class Analyzer:
         counters: Counters | None = None,
         partition: tuple[int, int] | None = None,
     ) -> None:
-        """``partition=(k, n)``: analyse only the connections that ``flow_owner`` gives to worker k of n
+        """``partition=(k, n)``: analyse only the connections that ``FlowAssigner`` gives to worker k of n
         (see the module docstring); ``emission_key`` then holds the key of the transaction being sunk."""
         self.counters = counters if counters is not None else Counters()
         self.limits = limits
@@ -142,6 +188,10 @@ class Analyzer:
                 raise ValueError(f"partition {k} of {n}: need 0 <= k < n")
         self.partition = partition
         self._filtered = server_ports is not None or server_addrs is not None
+        # Partitioned: who owns each connection. A 4-tuple keeps its owner while the flow table could still
+        # hold state for it: idle timeout, closed-flow linger, FIN grace, pending span and sweep periods.
+        self.assigner = FlowAssigner(partition[1] if partition is not None else 1,
+                                     limits.flow_idle_timeout_ns + limits.closed_flow_linger_ns + 4 * SECOND_NS)
         # Partitioned: the decoder counts into a scratch ledger, kept only for this worker's frames.
         self._scratch = Counters()
         self.decoder = Decoder(self.counters if partition is None else self._scratch, limits)
@@ -254,11 +304,14 @@ class Analyzer:
     def _feed_partitioned(self, frames: Iterable[Frame]) -> None:
         """The hot loop of worker k of n: a foreign frame costs one header peek and a compare (plus a
         clock update); this worker's frames take exactly the single run's path (``own_frame``)."""
-        k, n = self.partition  # type: ignore[misc]
+        k = self.partition[0]  # type: ignore[index]
         own = self.own_frame
         takes = self._takes
-        filtered = self.server_ports is not None or self.server_addrs is not None
+        filtered = self._filtered
         peek4 = _PEEK_IPV4_TCP
+        assigner = self.assigner
+        cur = assigner.cur
+        load = assigner.load
         last = -1 if self.last_ts_ns is None else self.last_ts_ns
         first = self.first_ts_ns
         linktype_seen = -1
@@ -275,17 +328,28 @@ class Analyzer:
                 if linktype != linktype_seen:
                     linktype_seen = linktype
                     self.linktypes.add(linktype)
-                # peek_owner, inlined for Ethernet/IPv4 (the common case)
-                owner = -1
+                # peek_endpoints (inlined for Ethernet/IPv4, the common case) and FlowAssigner.owner
+                ends: FlowKey | None = None
                 if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 54:
                     vihl, total, frag, proto, srci, dsti, sport, dport, doff = peek4(data, 14)
                     if vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40 and doff >= 0x50 \
                             and 34 + ((doff >> 4) << 2) <= min(14 + total, len(data)):
-                        owner = (((((srci + dsti + sport + dport) & _MASK32) * _OWNER_MIX) & _MASK32) * n) >> 32
+                        ends = (srci << 16) | sport, (dsti << 16) | dport
                 else:
-                    owner = peek_owner(linktype, data, n)
+                    ends = peek_endpoints(linktype, data)
+                if ends is None:
+                    owner = -1
+                else:
+                    a, b = ends
+                    key = ends if a < b else (b, a)
+                    owner = cur.get(key)  # type: ignore[assignment]
+                    if owner is None:
+                        owner = assigner.assign(key, ts_ns)
+                        cur = assigner.cur
+                    load[owner] += 1
                 if owner == k or owner < 0:
                     own(i, ts_ns, linktype, data, owner)
+                    cur = assigner.cur
                 elif ts_ns > self._clock and (not filtered or takes(self._peek_segment(linktype, data))):
                     # Another worker's segment: only the packet clock moves.
                     self._clock = ts_ns
@@ -300,10 +364,11 @@ class Analyzer:
         """Partitioned: frame number ``index`` (1-based, of the whole input) when this worker owns it
         (``owner`` = k) or its owner is not known before decoding (``owner`` = -1). The caller keeps
         ``frames``, the span and ``linktypes``, and reports another worker's segments to ``skip_segment``."""
-        k, n = self.partition  # type: ignore[misc]
+        k = self.partition[0]  # type: ignore[index]
         seg = self.decoder.decode(ts_ns, linktype, data)
         if owner < 0:
-            owner = 0 if seg is None else flow_owner(seg[0], seg[1], seg[2], seg[3], n)
+            owner = 0 if seg is None else self.assigner.owner(endpoint(seg[0], seg[2]), endpoint(seg[1], seg[3]),
+                                                              ts_ns)
         scratch = self._scratch
         if scratch:
             if owner == k:
@@ -342,7 +407,7 @@ class Analyzer:
     def _peek_segment(self, linktype: int, data: bytes) -> Segment:
         """A fast-path frame's segment without counting anything (for the filters on skipped frames)."""
         seg = self._peek_decoder.decode(0, linktype, data)
-        assert seg is not None  # peek_owner only places frames the fast path decodes
+        assert seg is not None  # peek_endpoints only places frames the fast path decodes
         return seg
 
     def finish(self) -> None:

@@ -33,7 +33,7 @@ from netrum.export.csvfiles import transaction_row
 from netrum.limits import DEFAULT_LIMITS, Limits
 from netrum.pipeline import Analyzer, EmissionKey
 from netrum.records import Transaction
-from netrum.scale.scan import can_scan, scan_pcap
+from netrum.scale.scan import Overlap, can_scan, scan_pcap
 
 BATCH_FRAMES = 8192  # frames per hot-loop call
 PART_BATCH_ROWS = 4096  # rows per pickled batch of a part
@@ -110,7 +110,20 @@ def read_part(path: str | None = None, data: bytes | None = None) -> Iterator[Re
 
 def run_partition(task: PartitionTask) -> PartitionResult:
     """Analyse partition k of n of the task's captures (see the module docstring). Damage in the inputs
-    and Ctrl-C end the reading early, as in the single process; the result then says so."""
+    and Ctrl-C end the reading early, as in the single process; the result then says so.
+
+    Several plain pcap files (rotated captures) are first tried one after another through the fast
+    ``scan_pcap``: when no file holds a packet earlier than the latest one of the files before it, that is
+    exactly the timestamp-merged stream. A file that does overlap makes the worker start again on the
+    merged stream (``read_merged``), so the result is the same either way.
+    """
+    try:
+        return _run_partition(task, sequential=len(task.paths) > 1)
+    except Overlap:
+        return _run_partition(task, sequential=False)
+
+
+def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
     counters = Counters()
     readers: list[CaptureReader] = []
     try:
@@ -145,7 +158,10 @@ def run_partition(task: PartitionTask) -> PartitionResult:
     interrupted = False
     internal_error = ""
     try:
-        if can_scan(readers):
+        if sequential and all(can_scan([r]) for r in readers):
+            for r in readers:
+                scan_pcap(r, analyzer, floor_ts_ns=analyzer.last_ts_ns)
+        elif can_scan(readers):
             scan_pcap(readers[0], analyzer)
         else:
             frames = read_merged(readers)
@@ -156,6 +172,10 @@ def run_partition(task: PartitionTask) -> PartitionResult:
                 analyzer.feed(batch)
     except KeyboardInterrupt:
         interrupted = True
+    except Overlap:
+        fh.close()
+        os.unlink(part_path)
+        raise
     except Exception as e:  # noqa: BLE001 - as in batch.analyze_files: keep what was found, marked partial
         internal_error = (f"internal error in partition {task.k} of {task.n} after {analyzer.frames} frames: "
                           f"{type(e).__name__}: {e}")

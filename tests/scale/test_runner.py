@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -160,15 +161,22 @@ def dask_cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
                     raise
                 time.sleep(0.5)
         yield address
-    finally:
+    finally:  # each was started in its own session: signal its process group (a nanny and its worker)
         for p in reversed(procs):
-            p.terminate()
+            _signal_group(p, signal.SIGTERM)
         for p in reversed(procs):
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                p.kill()
+                _signal_group(p, signal.SIGKILL)
                 p.wait(timeout=5)
+
+
+def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def test_dask_cluster_on_rotated_captures_is_identical_to_the_single_run(
@@ -217,3 +225,35 @@ def test_standard_input_cannot_be_split(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="standard input"):
         analyze_files(["-"], tmp_path / "x", workers=2)
+
+
+def test_dask_local_cluster_is_identical_to_the_single_run(mixed_pcap: Path, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    one = analyze_files([str(mixed_pcap)], tmp_path / "one", SHORT_IDLE)
+    local = analyze_files([str(mixed_pcap)], tmp_path / "local", SHORT_IDLE, workers=2, scheduler="local")
+    assert local.transactions == one.transactions
+    assert_same_outputs(tmp_path / "one", tmp_path / "local")
+
+
+def test_overlapping_files_fall_back_to_the_merged_stream(tmp_path: Path) -> None:
+    """Files read one after another only when none goes back in time; two captures of the same period
+    (say two mirror ports) are merged by timestamp, with or without workers."""
+    from .synth import mixed_capture, write_pcap_exact
+
+    packets = mixed_capture(seed=4, connections=20)
+    a = write_pcap_exact(tmp_path / "a.pcap", packets[0::2])
+    b = write_pcap_exact(tmp_path / "b.pcap", packets[1::2])
+    from netrum.scale.partition import PartitionTask, _run_partition, run_partition
+    from netrum.scale.scan import Overlap
+
+    with pytest.raises(Overlap):  # the fast sequential read notices, and run_partition starts again merged
+        _run_partition(PartitionTask((str(a), str(b)), 0, 2, SHORT_IDLE.limits, part_dir=str(tmp_path)),
+                       sequential=True)
+    assert not list(tmp_path.glob("part*")), "the abandoned part file is removed"
+
+    analyze_files([str(a), str(b)], tmp_path / "one", SHORT_IDLE)
+    for workers in (2, 3):
+        analyze_files([str(a), str(b)], tmp_path / f"w{workers}", SHORT_IDLE, workers=workers)
+        assert_same_outputs(tmp_path / "one", tmp_path / f"w{workers}")
+    r = run_partition(PartitionTask((str(a), str(b)), 0, 2, SHORT_IDLE.limits, part_dir=str(tmp_path)))
+    assert r.frames == len(packets) and r.counters["capture_files"] == 2
