@@ -20,14 +20,17 @@ PCAPS = sorted((CORPUS / "pcaps").iterdir()) if (CORPUS / "pcaps").is_dir() else
 
 # capture -> (oracle rows netrum does not report, statuses that differ from the oracle), with the reason.
 ORACLE_ARTIFACTS: dict[str, tuple[list[str], int, str]] = {
-    "http_09.pcap": (["None None -> None", "None None -> None"], 0,
-                     "Zeek logs a second, empty entry (depth 2, no method, no status) on each HTTP/0.9 "
-                     "connection; the capture holds one request and one raw reply per connection"),
-    "no-version.pcap": (["None None -> None"], 0, "the same phantom depth-2 entry after an HTTP/0.9 exchange"),
-    "methods.pcap": ([], 8,
-                     "requests sent without a version ('GET /HTTP/1.1', 'PUT /HTTP/1.1'...) were answered with "
-                     "a real status line ('HTTP/1.0 403 Forbidden', '400', '411'): Zeek reads them as HTTP/0.9 "
-                     "and logs status 0, tshark and netrum report the status the server sent"),
+    "http_09.pcap": (
+        ["None None -> None", "None None -> None"], 0,
+        ("Zeek logs a second, empty entry (depth 2, no method, no status) on each HTTP/0.9 connection; the "
+        "capture holds one request and one raw reply per connection")),
+    "no-version.pcap": (
+        ["None None -> None"], 0, "the same phantom depth-2 entry after an HTTP/0.9 exchange"),
+    "methods.pcap": (
+        [], 8,
+        ("requests sent without a version ('GET /HTTP/1.1', 'PUT /HTTP/1.1'...) were answered with a real "
+        "status line ('HTTP/1.0 403 Forbidden', '400', '411'): Zeek reads them as HTTP/0.9 and logs status 0, "
+        "tshark and netrum report the status the server sent")),
 }
 
 
