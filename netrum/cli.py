@@ -49,7 +49,7 @@ def main() -> None:
 @click.option("--idle-timeout", type=click.FloatRange(0.001), default=DEFAULT_LIMITS.flow_idle_timeout_ns / 1e9,
               show_default=True, help="Seconds of packet time after which a silent connection is closed.")
 @click.option("--workers", "-j", type=click.IntRange(1), default=1, show_default=True,
-              help="Processes, each analysing the connections that hash to it (output identical to one "
+              help="Processes, each analysing the connections given to it (output identical to one "
                    "process; --max-flows applies per worker).")
 @click.option("--scheduler", metavar="ADDR",
               help="Run the workers on dask.distributed: a scheduler address (tcp://host:8786; captures "
