@@ -11,12 +11,22 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netrum.aggregate.endpoints import ENDPOINT_COLUMNS, EndpointAggregator
-from netrum.aggregate.routes import RouteTemplater
+from netrum.aggregate.consumers import CONSUMER_COLUMNS, ConsumerAggregator
+from netrum.aggregate.endpoints import ENDPOINT_COLUMNS, EndpointAggregator, EndpointStats
+from netrum.aggregate.routes import (
+    COVERAGE_COLUMNS,
+    ROUTES_COLUMNS,
+    DeclaredRoutes,
+    RouteResolution,
+    RouteTemplater,
+    resolve_routes,
+)
 from netrum.capture.pcapfile import CaptureReader, open_capture, read_merged
 from netrum.counters import Counters
 from netrum.errors import CaptureError
-from netrum.export.csvfiles import TransactionWriter, fmt_ts, write_endpoints, write_health
+from netrum.export.csvfiles import TransactionWriter, fmt_ts, rewrite_routes, write_endpoints, write_health
+from netrum.export.privacy import DEFAULT_PRIVACY, Privacy
+from netrum.http.consumer import ConsumerConfig
 from netrum.limits import DEFAULT_LIMITS, Limits
 from netrum.pipeline import Analyzer
 from netrum.records import Frame, Transaction
@@ -37,6 +47,9 @@ class RunResult:
     problems: list[str] = field(default_factory=list)  # damage found in the inputs (partial results)
     interrupted: bool = False
     linktypes: set[int] = field(default_factory=set)
+    routes: RouteResolution | None = None
+    consumers: ConsumerAggregator = field(default_factory=ConsumerAggregator)
+    consumer_rows: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -48,6 +61,12 @@ class AnalyzeOptions:
     limits: Limits = DEFAULT_LIMITS
     server_ports: frozenset[int] | None = None
     server_addrs: frozenset[bytes] | None = None
+    # routes (netrum.aggregate.routes): declared routes first, then learned ones, at most route_budget per host
+    declared_routes: DeclaredRoutes | None = None
+    learn_routes: bool = True
+    route_budget: int | None = 500
+    consumer: ConsumerConfig | None = None  # identity header, trusted proxies, redacted headers
+    privacy: Privacy = DEFAULT_PRIVACY  # query values and the user's patterns masked in every output
 
 
 def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
@@ -95,17 +114,21 @@ def analyze_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     templater = RouteTemplater()
     aggregator = EndpointAggregator()
-    writer = TransactionWriter(out_dir / "transactions.csv")
+    consumers = ConsumerAggregator()
+    writer = TransactionWriter(out_dir / "transactions.csv", options.privacy)
     route_of = templater.route
     write = writer.write
     add = aggregator.add
+    add_consumer = consumers.add
 
     def sink(tx: Transaction) -> None:
         route = route_of(tx.method, tx.uri)
         write(tx, route)
         add(tx, route)
+        add_consumer(tx, route)
 
-    analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters)
+    analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
+                        consumer=options.consumer)
     interrupted = False
     internal_error = ""
     try:
@@ -130,16 +153,32 @@ def analyze_files(
     if internal_error:
         problems.append(internal_error)
     return write_results(out_dir, paths, counters, aggregator, writer.rows, analyzer.first_ts_ns,
-                         analyzer.last_ts_ns, problems, interrupted, analyzer.linktypes)
+                         analyzer.last_ts_ns, problems, interrupted, analyzer.linktypes, options, consumers)
 
 
 def write_results(out_dir: Path, paths: Sequence[str], counters: Counters, aggregator: EndpointAggregator,
                   transactions: int, first_ts_ns: int | None, last_ts_ns: int | None, problems: list[str],
-                  interrupted: bool, linktypes: set[int]) -> RunResult:
-    """endpoints.csv and health.csv once transactions.csv is written (by one process or merged from many)."""
+                  interrupted: bool, linktypes: set[int], options: AnalyzeOptions = AnalyzeOptions(),
+                  consumers: ConsumerAggregator | None = None) -> RunResult:
+    """endpoints.csv and health.csv once transactions.csv is written (by one process or merged from many).
+
+    First the routes are resolved (``apply_routes``): the endpoints become declared or learned routes and
+    transactions.csv is rewritten to match."""
     span_ns = None if first_ts_ns is None or last_ts_ns is None else last_ts_ns - first_ts_ns
+    resolution = apply_routes(out_dir, aggregator, options)
     rows = aggregator.rows(span_ns)
-    write_endpoints(out_dir / "endpoints.csv", rows, ENDPOINT_COLUMNS)
+    ops = {(k[0], k[1], route): op for k, (route, op) in resolution.mapping.items()}
+    for r in rows:
+        r["operation_id"] = ops.get((str(r["host"]), str(r["method"]), str(r["route"])), "")
+    columns = list(ENDPOINT_COLUMNS)
+    columns.insert(columns.index("route") + 1, "operation_id")
+    write_endpoints(out_dir / "endpoints.csv", rows, tuple(columns), options.privacy)
+    if consumers is None:
+        consumers = ConsumerAggregator()
+    if not resolution.identity:
+        consumers.remap({k: (k[0], k[1], route) for k, (route, _op) in resolution.mapping.items()})
+    consumer_rows = consumers.rows(options.privacy)
+    write_endpoints(out_dir / "consumers.csv", consumer_rows, CONSUMER_COLUMNS, options.privacy)
     counters["http_transactions"] = transactions
     facts: dict[str, object] = {
         "partial": int(bool(problems) or interrupted),
@@ -152,6 +191,35 @@ def write_results(out_dir: Path, paths: Sequence[str], counters: Counters, aggre
     }
     for i, msg in enumerate(problems, 1):
         facts[f"problem_{i}"] = msg
-    write_health(out_dir / "health.csv", counters, facts)
+    write_health(out_dir / "health.csv", counters, facts, options.privacy)
     return RunResult(out_dir, counters, rows, aggregator, transactions, span_ns, first_ts_ns, last_ts_ns,
-                     problems, interrupted, linktypes)
+                     problems, interrupted, linktypes, resolution, consumers, consumer_rows)
+
+
+def apply_routes(out_dir: Path, aggregator: EndpointAggregator, options: AnalyzeOptions) -> RouteResolution:
+    """Resolve the rule-based routes the run keyed by into declared/learned routes (in the parent, after
+    any merge of workers, so the result does not depend on --workers): merge the endpoint statistics
+    exactly into them, rewrite transactions.csv's route and operation_id columns (one streaming pass),
+    write routes.csv (what was merged into what) and, with declared routes, api_coverage.csv."""
+    counts = {key: st.requests for key, st in aggregator.stats.items()}
+    res = resolve_routes(counts, options.declared_routes, options.route_budget, options.learn_routes)
+    if not res.identity:
+        merged: dict[tuple[str, str, str], EndpointStats] = {}
+        for key, st in aggregator.stats.items():
+            route = res.mapping[key][0]
+            if route == key[2]:
+                new_key = key
+            else:
+                new_key = (key[0], key[1], route)
+            mine = merged.get(new_key)
+            if mine is None:
+                merged[new_key] = mine = EndpointStats(*new_key)
+            mine.merge(st)
+        aggregator.stats = merged
+        tx_path = out_dir / "transactions.csv"
+        if tx_path.exists():
+            rewrite_routes(tx_path, res.mapping, options.privacy)
+    write_endpoints(out_dir / "routes.csv", res.report, ROUTES_COLUMNS, options.privacy)
+    if options.declared_routes is not None:
+        write_endpoints(out_dir / "api_coverage.csv", res.coverage, COVERAGE_COLUMNS, options.privacy)
+    return res

@@ -92,6 +92,7 @@ COUNTER_DOCS: dict[str, tuple[str, str]] = {
     "http_upgrade": ("http", "connections switched to another protocol (101 or CONNECT 2xx)"),
     "http_tunnel_bytes": ("http", "bytes after an Upgrade or CONNECT (not parsed)"),
     "http_uri_cut": ("http", "request-targets longer than max_uri_chars (cut in outputs)"),
+    "http_bad_forwarded": ("http", "forwarding headers with a hop that is not an address (walk stopped there)"),
 }
 
 # Flags written in Transaction.notes (and the `notes` column). name -> meaning.

@@ -37,6 +37,7 @@ from netrum.counters import Counters
 from netrum.decode.frames import Decoder, Segment
 from netrum.flows.table import FlowTable
 from netrum.http.connection import HttpConnection
+from netrum.http.consumer import ConsumerConfig
 from netrum.http.parser import classify_start
 from netrum.limits import DEFAULT_LIMITS, SECOND_NS, Limits
 from netrum.records import ConnInfo, Frame, Transaction
@@ -174,9 +175,12 @@ class Analyzer:
         server_addrs: frozenset[bytes] | None = None,
         counters: Counters | None = None,
         partition: tuple[int, int] | None = None,
+        consumer: ConsumerConfig | None = None,
     ) -> None:
         """``partition=(k, n)``: analyse only the connections that ``FlowAssigner`` gives to worker k of n
-        (see the module docstring); ``emission_key`` then holds the key of the transaction being sunk."""
+        (see the module docstring); ``emission_key`` then holds the key of the transaction being sunk.
+        ``consumer``: how each transaction's consumer is decided (identity header, trusted proxies)."""
+        self.consumer = consumer
         self.counters = counters if counters is not None else Counters()
         self.limits = limits
         self._sink = sink
@@ -212,7 +216,7 @@ class Analyzer:
 
     def _make_handler(self, info: ConnInfo) -> HttpConnection:
         return HttpConnection(info, self.counters, self.limits,
-                              self._emit if self.partition is None else self._emit_keyed)
+                              self._emit if self.partition is None else self._emit_keyed, self.consumer)
 
     # -- transactions out ---------------------------------------------------------------------------
 

@@ -60,6 +60,9 @@ class Transaction:
     interim_statuses: tuple[int, ...] = ()  # 1xx responses seen before the final one
     tunnel_bytes: int = 0  # bytes after CONNECT/Upgrade that were not parsed as HTTP
     notes: tuple[str, ...] = field(default=())  # flags, names from netrum.counters.NOTES
+    # Who called (netrum.http.consumer): the client address, the real client behind trusted proxies, or
+    # "id:" + a salted hash of an identity header; never the raw identity. None: the client address.
+    consumer: str | None = None
 
     @property
     def ttfb_ns(self) -> int | None:

@@ -12,16 +12,24 @@ from pathlib import Path
 from typing import IO
 
 from netrum.counters import Counters
+from netrum.export.privacy import DEFAULT_PRIVACY, Privacy, mask_target
 from netrum.records import Transaction
 
 TRANSACTION_COLUMNS = (
     "request_ts", "request_end_ts", "response_ts", "response_end_ts",
     "client_ip", "client_port", "server_ip", "server_port", "connection", "depth",
-    "method", "host", "uri", "route", "version", "status", "reason", "response_version",
+    "method", "host", "uri", "route", "operation_id", "version", "status", "reason", "response_version",
     "request_body_bytes", "response_body_bytes", "request_header_bytes", "response_header_bytes",
     "ttfb_ms", "duration_ms", "request_content_type", "response_content_type", "user_agent",
-    "interim_statuses", "tunnel_bytes", "notes",
+    "interim_statuses", "tunnel_bytes", "notes", "consumer",
 )
+# Columns that hold free text (everything else is a number, a timestamp, an id or a note): the user's
+# masks apply to them (netrum.export.privacy).
+_TEXT_CELLS = tuple(TRANSACTION_COLUMNS.index(c) for c in (
+    "client_ip", "server_ip", "method", "host", "route", "version", "reason", "response_version",
+    "request_content_type", "response_content_type", "user_agent", "consumer"))
+_URI_CELL = TRANSACTION_COLUMNS.index("uri")
+_TEXT_CELLS += (_URI_CELL,)
 
 
 def fmt_ts(ts_ns: int | None) -> str:
@@ -47,13 +55,14 @@ def _s(v: object) -> str:
     return "" if v is None else str(v)
 
 
-def transaction_row(tx: Transaction, route: str) -> list[str]:
+def transaction_row(tx: Transaction, route: str, privacy: Privacy = DEFAULT_PRIVACY) -> list[str]:
+    """One transactions.csv row, its text passed through ``privacy`` (query values masked by default)."""
     req, req_end = tx.request_ts_ns, tx.request_end_ts_ns
     resp, resp_end = tx.response_ts_ns, tx.response_end_ts_ns
-    return [
+    row = [
         fmt_ts(req), fmt_ts(req_end), fmt_ts(resp), fmt_ts(resp_end),
         tx.client_ip, str(tx.client_port), tx.server_ip, str(tx.server_port), tx.conn_id, str(tx.depth),
-        tx.method or "", tx.host or "", tx.uri or "", route, tx.version or "",
+        tx.method or "", tx.host or "", tx.uri or "", route, "", tx.version or "",
         "" if tx.status is None else str(tx.status), tx.reason or "", tx.response_version or "",
         _s(tx.request_body_bytes), _s(tx.response_body_bytes),
         _s(tx.request_header_bytes), _s(tx.response_header_bytes),
@@ -61,8 +70,15 @@ def transaction_row(tx: Transaction, route: str) -> list[str]:
         "" if resp_end is None or req is None else fmt_ms(resp_end - req),
         tx.request_content_type or "", tx.response_content_type or "", tx.user_agent or "",
         ";".join(map(str, tx.interim_statuses)) if tx.interim_statuses else "", str(tx.tunnel_bytes),
-        ";".join(tx.notes),
+        ";".join(tx.notes), tx.consumer or tx.client_ip,
     ]
+    if privacy.masks:
+        if row[_URI_CELL] and not privacy.keep_query_values:
+            row[_URI_CELL] = mask_target(row[_URI_CELL])
+        privacy.cells(row, _TEXT_CELLS)
+    elif row[_URI_CELL] and not privacy.keep_query_values:
+        row[_URI_CELL] = mask_target(row[_URI_CELL])
+    return row
 
 
 class AtomicCsv:
@@ -89,17 +105,51 @@ class AtomicCsv:
 
 
 class TransactionWriter(AtomicCsv):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, privacy: Privacy = DEFAULT_PRIVACY) -> None:
         super().__init__(path, TRANSACTION_COLUMNS)
+        self.privacy = privacy
 
     def write(self, tx: Transaction, route: str) -> None:
-        self.writerow(transaction_row(tx, route))
+        self.writerow(transaction_row(tx, route, self.privacy))
 
 
-def write_endpoints(path: Path, rows: list[dict[str, object]], columns: tuple[str, ...]) -> None:
+def rewrite_routes(path: Path, mapping: dict[tuple[str, str, str], tuple[str, str]],
+                   privacy: Privacy = DEFAULT_PRIVACY) -> None:
+    """Rewrite the ``route`` and ``operation_id`` columns of a finished transactions.csv in one streaming
+    pass (temporary file, then rename): ``mapping`` takes (host, method, rule-based route) to (route,
+    operationId); the host is the Host column, else ``server_ip:server_port`` (as the aggregator keys).
+    The file's text went through ``privacy`` (``transaction_row``): so do the mapping's keys and routes."""
+    if privacy.masks:
+        text = privacy.text
+        mapping = {(text(h), text(m), text(r)): (text(route), op) for (h, m, r), (route, op) in mapping.items()}
+    tmp = path.with_name(f".{path.name}.part")
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as src, \
+            open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as dst:
+        reader = csv.reader(src)
+        writer = csv.writer(dst)
+        header = next(reader)
+        writer.writerow(header)
+        col = {name: i for i, name in enumerate(header)}
+        i_method, i_host, i_route, i_op = col["method"], col["host"], col["route"], col["operation_id"]
+        i_ip, i_port = col["server_ip"], col["server_port"]
+        get = mapping.get
+        for row in reader:
+            method = row[i_method]
+            if method:
+                hit = get((row[i_host] or f"{row[i_ip]}:{row[i_port]}", method, row[i_route]))
+                if hit is not None:
+                    row[i_route], row[i_op] = hit
+            writer.writerow(row)
+    os.replace(tmp, path)
+
+
+def write_endpoints(path: Path, rows: list[dict[str, object]], columns: tuple[str, ...],
+                    privacy: Privacy = DEFAULT_PRIVACY) -> None:
+    """A table of rows (endpoints.csv, consumers.csv); text cells pass through ``privacy``."""
     out = AtomicCsv(path, columns)
+    cell = privacy.cell
     for r in rows:
-        out.writerow([_fmt_cell(k, r.get(k)) for k in columns])
+        out.writerow([cell(k, v) if isinstance(v := r.get(k), str) else _fmt_cell(k, v) for k in columns])
     out.close()
 
 
@@ -116,12 +166,14 @@ def _fmt_cell(key: str, v: object) -> str:
 HEALTH_COLUMNS = ("group", "counter", "value", "meaning")
 
 
-def write_health(path: Path, counters: Counters, run_facts: dict[str, object]) -> None:
+def write_health(path: Path, counters: Counters, run_facts: dict[str, object],
+                 privacy: Privacy = DEFAULT_PRIVACY) -> None:
     """Every documented counter (zeros included, so the file's shape is stable) plus the run's facts
-    (group ``run``: partial, capture span, files...)."""
+    (group ``run``: partial, capture span, files...); the facts' text (problem lines, input paths)
+    passes through ``privacy``."""
     out = AtomicCsv(path, HEALTH_COLUMNS)
     for name, value in run_facts.items():
-        out.writerow(["run", name, _s(value), ""])
+        out.writerow(["run", name, privacy.text(value) if isinstance(value, str) else _s(value), ""])
     for group, name, value, meaning in counters.rows():
         out.writerow([group, name, str(value), meaning])
     out.close()

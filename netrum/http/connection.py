@@ -21,6 +21,14 @@ from collections.abc import Callable
 from typing import cast
 
 from netrum.counters import Counters
+from netrum.http.consumer import (
+    FORWARDED,
+    X_FORWARDED_FOR,
+    X_REAL_IP,
+    ConsumerConfig,
+    hash_identity,
+    resolve_client,
+)
 from netrum.http.framing import BodyKind, body_framing
 from netrum.http.parser import (
     F_BAD_CHUNK,
@@ -36,6 +44,7 @@ from netrum.limits import Limits
 from netrum.records import ConnInfo, Transaction
 
 _NONE = (BodyKind.NONE, 0)
+_NO_FWD = (None, None, None)
 
 
 class _Exchange:
@@ -43,7 +52,9 @@ class _Exchange:
 
     __slots__ = (
         "depth",
+        "fwd",
         "host",
+        "ident",
         "interim",
         "is09",
         "method",
@@ -95,6 +106,8 @@ class _Exchange:
         self.interim: list[int] = []
         self.notes: list[str] = []
         self.is09 = False
+        self.ident: bytes | None = None  # the raw identity field (hashed at emission, never stored)
+        self.fwd: tuple[bytes | None, bytes | None, bytes | None] | None = None  # Forwarded, XFF, X-Real-IP
 
 
 def _authority(target: bytes) -> bytes | None:
@@ -118,6 +131,7 @@ class HttpConnection:
         "_ack_first",
         "_base_notes",
         "_closed",
+        "_consumer",
         "_cur_req",
         "_cur_resp",
         "_depth",
@@ -138,13 +152,18 @@ class HttpConnection:
     )
 
     def __init__(
-        self, info: ConnInfo, counters: Counters, limits: Limits, emit: Callable[[Transaction], None]
+        self, info: ConnInfo, counters: Counters, limits: Limits, emit: Callable[[Transaction], None],
+        consumer: ConsumerConfig | None = None,
     ) -> None:
+        """``consumer``: how the consumer of each exchange is decided (netrum.http.consumer); None: the
+        client address."""
         self.info = info
         self.counters = counters
         self.limits = limits
         self.emit = emit
-        self._req = MessageParser(True, counters, limits, self._request_head, self._request_end, info.midstream)
+        self._consumer = consumer
+        self._req = MessageParser(True, counters, limits, self._request_head, self._request_end, info.midstream,
+                                  consumer.request_fields() if consumer is not None else ())
         self._resp = MessageParser(
             False, counters, limits, self._response_head, self._response_end, info.midstream
         )
@@ -258,6 +277,22 @@ class HttpConnection:
         ex.host = fields.get(b"host") or _authority(target)
         ex.user_agent = fields.get(b"user-agent")
         ex.req_ct = fields.get(b"content-type")
+        cfg = self._consumer
+        if cfg is not None:
+            if cfg.header is not None:
+                ex.ident = fields.get(cfg.header)
+            if cfg.trusted:
+                fwd = (fields.get(FORWARDED), fields.get(X_FORWARDED_FOR), fields.get(X_REAL_IP))
+                if fwd != _NO_FWD:
+                    ex.fwd = fwd
+            if cfg.redact:
+                redact = cfg.redact
+                if b"host" in redact:
+                    ex.host = None
+                if b"user-agent" in redact:
+                    ex.user_agent = None
+                if b"content-type" in redact:
+                    ex.req_ct = None
         if flags:
             if flags & F_RESYNC:
                 ex.notes.append("resync")
@@ -339,6 +374,8 @@ class HttpConnection:
         ex.resp_version = version
         ex.resp_head_bytes = head_bytes
         ex.resp_ct = fields.get(b"content-type")
+        if self._consumer is not None and b"content-type" in self._consumer.redact:
+            ex.resp_ct = None
         if flags:
             if flags & F_RESYNC:
                 ex.notes.append("resync")
@@ -455,6 +492,16 @@ class HttpConnection:
             notes = notes + list(self._base_notes)
         m, h, u, v, r, rv = ex.method, ex.host, ex.target, ex.version, ex.reason, ex.resp_version
         rqct, rsct, ua = ex.req_ct, ex.resp_ct, ex.user_agent
+        consumer = None  # the client address (Transaction.consumer)
+        cfg = self._consumer
+        if cfg is not None:
+            # The edge of the core: the identity is hashed here and the raw value dropped with ``ex``.
+            if ex.ident is not None:
+                consumer = hash_identity(ex.ident, cfg.salt)
+            elif ex.fwd is not None:
+                consumer, bad = resolve_client(info.client_ip, cfg.trusted, *ex.fwd)
+                if bad:
+                    self.counters["http_bad_forwarded"] += 1
         self.emit(
             Transaction(
                 conn_id=info.conn_id,
@@ -485,5 +532,6 @@ class HttpConnection:
                 interim_statuses=tuple(ex.interim) if ex.interim else (),
                 tunnel_bytes=tunnel_bytes,
                 notes=tuple(dict.fromkeys(notes)) if notes else (),
+                consumer=consumer,
             )
         )

@@ -77,10 +77,19 @@ WANTED_FIELDS = frozenset(
     (b"content-length", b"transfer-encoding", b"host", b"connection", b"upgrade", b"content-type",
      b"user-agent", b"expect")
 )
-_WANTED_FIRST = frozenset(b"".join(n[:1] + n[:1].upper() for n in WANTED_FIELDS))
+
+
+def first_bytes(names: frozenset[bytes]) -> frozenset[int]:
+    """The bytes a line must start with to hold one of ``names`` (either case): one set lookup skips
+    every other line."""
+    return frozenset(b"".join(n[:1] + n[:1].upper() for n in names))
+
+
+_WANTED_FIRST = first_bytes(WANTED_FIELDS)
 # Fields whose repeated lines combine into one comma-separated list (RFC 9110 section 5.3); for the
-# others the first line wins.
-_LIST_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"expect"))
+# others the first line wins. Forwarded / X-Forwarded-For (RFC 7239 section 4) are lists of hops.
+_LIST_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"expect",
+                          b"forwarded", b"x-forwarded-for"))
 
 # Resynchronisation patterns, tried only where bytes.find found their anchor.
 _STATUS_AT = re.compile(rb"HTTP/1\.[0-9][ \t]+[0-9]{3}[ \t\r\n]")
@@ -196,7 +205,8 @@ def parse_status_line(line: bytes) -> tuple[bytes, int, bytes] | None:
 
 
 def parse_fields(
-    block: bytes, counters: Counters, max_headers: int, crlf_only: bool = False
+    block: bytes, counters: Counters, max_headers: int, crlf_only: bool = False,
+    wanted: frozenset[bytes] = WANTED_FIELDS, first: frozenset[int] = _WANTED_FIRST,
 ) -> dict[bytes, bytes] | None:
     """The wanted fields of a field section (the lines after the start line, without the empty line).
 
@@ -208,6 +218,7 @@ def parse_fields(
     RFC 9112 section 5: field-line = field-name ":" OWS field-value OWS. Tolerated: bare LF (counted
     ``http_bare_lf``), obs-fold (section 5.2; counted ``http_obs_fold``, replaced by SP), whitespace
     before the colon (section 5.1 says reject; a tap accepts), lines without a colon (skipped).
+    ``wanted`` (and ``first``, its ``first_bytes``): the fields to extract, WANTED_FIELDS by default.
     """
     lines = block.split(b"\r\n")
     if block.count(b"\n") != len(lines) - 1:
@@ -220,8 +231,6 @@ def parse_fields(
         del lines[max_headers:]
     fields: dict[bytes, bytes] = {}
     last: bytes | None = None
-    wanted = WANTED_FIELDS
-    first = _WANTED_FIRST
     for line in lines:
         if not line:
             continue
@@ -310,13 +319,22 @@ class MessageParser:
         "state",
         "trailer_bytes",
         "tunnel_bytes",
+        "wanted",
+        "wanted_first",
     )
 
     def __init__(
         self, is_request: bool, counters: Counters, limits: Limits, on_head: OnHead, on_end: OnEnd,
-        midstream: bool = False,
+        midstream: bool = False, extra_fields: tuple[bytes, ...] = (),
     ) -> None:
+        """``extra_fields``: lowercase names of fields to extract beyond WANTED_FIELDS (the consumer's
+        identity and forwarding fields, when configured)."""
         self.is_request = is_request
+        if extra_fields:
+            self.wanted = WANTED_FIELDS | frozenset(extra_fields)
+            self.wanted_first = first_bytes(self.wanted)
+        else:
+            self.wanted, self.wanted_first = WANTED_FIELDS, _WANTED_FIRST
         self.counters = counters
         self.limits = limits
         self.on_head = on_head
@@ -625,7 +643,8 @@ class MessageParser:
                 text_end, head_end, fields = e, e + 4, {}
             elif e > nl and line[-1:] == b"\r" and e + 4 - pos <= limits.max_header_bytes:
                 block = data[nl + 1:e]
-                fields = parse_fields(block, self.counters, limits.max_headers, crlf_only=True)
+                fields = parse_fields(block, self.counters, limits.max_headers, True, self.wanted,
+                                      self.wanted_first)
                 text_end, head_end = e, e + 4
             if fields is None:
                 text_end, head_end = _find_head_end(data, max(search, nl - 1))
@@ -638,7 +657,8 @@ class MessageParser:
             self.counters["http_bare_lf"] += 1
         if fields is None:
             if text_end > nl + 1:
-                fields = parse_fields(data[nl + 1:text_end], self.counters, limits.max_headers)
+                fields = parse_fields(data[nl + 1:text_end], self.counters, limits.max_headers, False,
+                                      self.wanted, self.wanted_first)
             else:
                 fields = {}
         self.found_start = True

@@ -3,7 +3,7 @@
 ``run_partition(task)`` opens every capture of the task (merged into one stream by timestamp, exactly as
 the single process does), feeds them to ``Analyzer(partition=(k, n))`` and returns a ``PartitionResult``:
 its counters (capture counters only from partition 0, since every worker reads every frame), its
-endpoint aggregator (mergeable by concatenation), the capture span and damage seen, and its transactions
+endpoint and consumer aggregators (mergeable by concatenation), the capture span and damage seen, and its transactions
 as rows keyed by ``EmissionKey``, already formatted as transactions.csv lines.
 
 Where the rows go: with ``task.part_dir`` set (a local process pool: the parent's temporary directory),
@@ -25,11 +25,14 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import IO
 
+from netrum.aggregate.consumers import ConsumerAggregator
 from netrum.aggregate.endpoints import EndpointAggregator
 from netrum.aggregate.routes import RouteTemplater
 from netrum.capture.pcapfile import CaptureReader, open_capture, read_merged
 from netrum.counters import Counters
 from netrum.export.csvfiles import transaction_row
+from netrum.export.privacy import DEFAULT_PRIVACY, Privacy
+from netrum.http.consumer import ConsumerConfig
 from netrum.limits import DEFAULT_LIMITS, Limits
 from netrum.pipeline import Analyzer, EmissionKey
 from netrum.records import Transaction
@@ -51,6 +54,8 @@ class PartitionTask:
     server_ports: frozenset[int] | None = None
     server_addrs: frozenset[bytes] | None = None
     part_dir: str | None = None  # write the part file here; None: return it inline (compressed)
+    consumer: ConsumerConfig | None = None  # the same salt in every worker: consumer ids merge
+    privacy: Privacy = DEFAULT_PRIVACY  # rows are formatted (and masked) in the worker
 
 
 @dataclass
@@ -68,6 +73,7 @@ class PartitionResult:
     interrupted: bool = False
     part_path: str | None = None
     part_bytes: bytes | None = None  # zlib-compressed part when no part_dir was given
+    consumers: ConsumerAggregator = field(default_factory=ConsumerAggregator)
 
 
 class _PartWriter:
@@ -141,20 +147,24 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
     part = _PartWriter(fh)
     templater = RouteTemplater()
     aggregator = EndpointAggregator()
+    consumers = ConsumerAggregator()
+    privacy = task.privacy
     lines: list[str] = []
     csv_line = csv.writer(SimpleNamespace(write=lines.append)).writerow  # the exact transactions.csv format
     route_of = templater.route
     add = aggregator.add
+    add_consumer = consumers.add
     analyzer: Analyzer
 
     def sink(tx: Transaction) -> None:
         route = route_of(tx.method, tx.uri)
-        csv_line(transaction_row(tx, route))
+        csv_line(transaction_row(tx, route, privacy))
         part.add(analyzer.emission_key, lines.pop())
         add(tx, route)
+        add_consumer(tx, route)
 
     analyzer = Analyzer(sink, task.limits, task.server_ports, task.server_addrs, counters,
-                        partition=(task.k, task.n))
+                        partition=(task.k, task.n), consumer=task.consumer)
     interrupted = False
     internal_error = ""
     try:
@@ -192,6 +202,7 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
     result = PartitionResult(task.k, counters, aggregator, part.rows, analyzer.first_ts_ns,
                              analyzer.last_ts_ns, analyzer.frames, analyzer.linktypes, problems,
                              internal_error, interrupted)
+    result.consumers = consumers
     if task.part_dir is not None:
         result.part_path = part_path
     else:

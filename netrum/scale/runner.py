@@ -8,8 +8,8 @@
   paths on every worker (shared storage).
 
 The merge is exact: transactions.csv is a streaming k-way merge of the parts on their emission keys
-(which order them as the single process wrote them), endpoint statistics merge by concatenating latency
-arrays (percentiles are computed on the sorted union), counters add (capture counters are partition 0's).
+(which order them as the single process wrote them), endpoint and consumer statistics merge by concatenating
+latency arrays (percentiles are computed on the sorted union), counters add (capture counters are partition 0's).
 Limits apply per worker: with N workers the flow table holds up to N x max_flows connections, so a run
 that hits ``flow_table_full`` (evictions) can differ from the single process; nothing else does.
 """
@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from operator import itemgetter
 from pathlib import Path
 
+from netrum.aggregate.consumers import ConsumerAggregator
 from netrum.aggregate.endpoints import EndpointAggregator
 from netrum.batch import AnalyzeOptions, RunResult, write_results
 from netrum.capture.pcapfile import open_capture
@@ -36,7 +37,7 @@ from netrum.scale.partition import PartitionResult, PartitionTask, Record, read_
 
 def make_tasks(paths: Sequence[str], n: int, options: AnalyzeOptions, part_dir: str | None) -> list[PartitionTask]:
     return [PartitionTask(tuple(paths), k, n, options.limits, options.server_ports, options.server_addrs,
-                          part_dir) for k in range(n)]
+                          part_dir, options.consumer, options.privacy) for k in range(n)]
 
 
 def run_local(tasks: list[PartitionTask]) -> list[PartitionResult]:
@@ -123,7 +124,7 @@ def analyze_partitioned(
     finally:
         if part_dir is not None:
             shutil.rmtree(part_dir, ignore_errors=True)
-    return merge_results(results, out_dir, paths, rows, progress)
+    return merge_results(results, out_dir, paths, rows, progress, options)
 
 
 def merge_transactions(results: list[PartitionResult], path: Path) -> int:
@@ -143,15 +144,18 @@ def merge_transactions(results: list[PartitionResult], path: Path) -> int:
 
 
 def merge_results(results: list[PartitionResult], out_dir: Path, paths: Sequence[str], rows: int,
-                  progress: Callable[[int], None] | None = None) -> RunResult:
+                  progress: Callable[[int], None] | None = None,
+                  options: AnalyzeOptions | None = None) -> RunResult:
     counters = Counters()
     aggregator = EndpointAggregator()
+    consumers = ConsumerAggregator()
     problems: list[str] = []
     internal: list[str] = []
     linktypes: set[int] = set()
     for r in results:
         counters.merge(r.counters)
         aggregator.merge(r.aggregator)
+        consumers.merge(r.consumers)
         problems.extend(r.problems)
         if r.internal_error:
             internal.append(r.internal_error)
@@ -162,4 +166,4 @@ def merge_results(results: list[PartitionResult], out_dir: Path, paths: Sequence
     if progress is not None:
         progress(sum(os.path.getsize(p) for p in paths))
     return write_results(out_dir, paths, counters, aggregator, rows, first, last, problems + internal,
-                         interrupted, linktypes)
+                         interrupted, linktypes, options or AnalyzeOptions(), consumers)

@@ -93,8 +93,9 @@ RunNetrum = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def analyze(run_netrum: RunNetrum, captures: list[Path | str], out_dir: Path,
-            stdin: bytes | None = None) -> Run:
-    proc = run_netrum(["analyze", *captures, "--out", out_dir, "--quiet"], stdin=stdin)
+            stdin: bytes | None = None, options: tuple[str, ...] = ("--keep-query-values",)) -> Run:
+    """Access log lines and transactions match on the request-target's rid=<n> query value: it is kept."""
+    proc = run_netrum(["analyze", *captures, "--out", out_dir, "--quiet", *options], stdin=stdin)
     return Run(proc.returncode, proc.stdout, proc.stderr, out_dir)
 
 

@@ -1,0 +1,1 @@
+"""Live monitoring: rolling windows, sketches, Prometheus metrics, rolling CSV, dashboard."""
