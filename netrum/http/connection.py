@@ -31,11 +31,13 @@ from netrum.http.consumer import (
 )
 from netrum.http.framing import BodyKind, body_framing
 from netrum.http.parser import (
+    CHUNK_DATA,
     F_BAD_CHUNK,
     F_CLOSE,
     F_GAP,
     F_RESYNC,
     F_TRUNC,
+    LENGTH,
     MessageParser,
     RequestHead,
     ResponseHead,
@@ -53,6 +55,7 @@ class _Exchange:
     __slots__ = (
         "depth",
         "fwd",
+        "gap_before",
         "host",
         "ident",
         "interim",
@@ -92,6 +95,7 @@ class _Exchange:
         self.req_ct: bytes | None = None
         self.req_head_bytes: int | None = None
         self.req_ack = -1  # server bytes the client had received when it sent this request (-1 unknown)
+        self.gap_before = False  # client bytes that may have held whole requests were lost just before it
         self.req_body: int | None = None
         self.req_done = False
         self.resp_ts: int | None = None
@@ -130,6 +134,7 @@ class HttpConnection:
     __slots__ = (
         "_ack_first",
         "_base_notes",
+        "_client_gap",
         "_closed",
         "_consumer",
         "_cur_req",
@@ -181,6 +186,7 @@ class HttpConnection:
         self._base_notes: tuple[str, ...] = ("role_guessed",) if info.role_guessed else ()
         self._ack_first = -1  # client ACK (as a server-stream offset) of the chunk a request head began in
         self._server_gap = False  # server bytes were lost since the last final response head
+        self._client_gap = False  # client bytes that may hold whole requests were lost since the last request
 
     # ------------------------------------------------------------------------------ ConnHandler
     @property
@@ -207,7 +213,11 @@ class HttpConnection:
 
     def client_gap(self, nbytes: int, ts_ns: int) -> None:
         if not self._closed:
-            self._req.gap(nbytes, ts_ns)
+            req = self._req
+            # Whole requests may be in the hole unless it lies inside a body of known length.
+            if not (req.state in (LENGTH, CHUNK_DATA) and nbytes <= req.remaining):
+                self._client_gap = True
+            req.gap(nbytes, ts_ns)
 
     def server_gap(self, nbytes: int, ts_ns: int) -> None:
         if not self._closed:
@@ -274,6 +284,8 @@ class HttpConnection:
         ex.version = version
         ex.req_head_bytes = head_bytes
         ex.req_ack = self._ack_first
+        ex.gap_before = self._client_gap
+        self._client_gap = False
         ex.host = fields.get(b"host") or _authority(target)
         ex.user_agent = fields.get(b"user-agent")
         ex.req_ct = fields.get(b"content-type")
@@ -356,12 +368,16 @@ class HttpConnection:
             self._cur_resp = None
             return _NONE
         c["http_responses"] += 1
-        ambiguous = False
+        start = self._resp.msg_off
+        unattributed = False
         if self._server_gap:
             self._server_gap = False
-            if len(pending) > 1:
-                ambiguous = self._skip_lost_responses(self._resp.msg_off)
-        if pending and not ambiguous:
+            unattributed = self._pair_after_gap(start)
+        if not unattributed and pending and 0 <= start < pending[0].req_ack:
+            # The oldest waiting request was sent after its client had received beyond this response's
+            # first byte: this response answers a request the capture never showed (or one given up).
+            unattributed = True
+        if pending and not unattributed:
             ex = pending.popleft()
             method = ex.method
         else:
@@ -398,24 +414,28 @@ class HttpConnection:
             self._req.resume()
         return kind, length
 
-    def _skip_lost_responses(self, start_off: int) -> bool:
-        """Server bytes were lost before this response (a gap): whole responses may be in the hole, and
+    def _pair_after_gap(self, start_off: int) -> bool:
+        """Server bytes were lost before this final response (a hole): whole responses may be in it, and
         FIFO pairing would then give this response to the wrong request and shift every later status.
-        The TCP acknowledgements bound which request it can answer: a request is sent after the client
-        received the server bytes it acknowledges, and the server answers after receiving it, so a
-        response starting at server offset S answers a request whose ACK is <= S.
+        The TCP acknowledgements bound which request it can answer: a request is sent after its client
+        received the server bytes it acknowledges, and the server answers after receiving the request,
+        so a response starting at server offset S answers a request whose ACK is <= S.
 
-        - One such request waiting (the head of the queue): it is the one; FIFO holds.
-        - Several, each sent after the client had received more of the server's stream than for the one
-          before (strictly increasing ACKs: a client that waits for each response, the common case): the
-          latest one is answered; the older ones lost their responses in the hole (``no_response``).
+        - Several such requests waiting, each sent after the client had received more of the server's
+          stream than for the one before (strictly increasing ACKs: a client that waits for each
+          response, the common case): the latest one is answered; the older ones lost their responses
+          in the hole (``no_response``).
         - Several sent in one burst (equal ACKs: pipelining): the hole may hold any number of their
-          responses, so no pairing is certain. None is guessed: those requests are reported without
-          response and this response without request. Returns True in that case.
-        Without ACK information FIFO pairing is kept."""
-        if start_off < 0:
-            return False
+          answers: none is guessed; those requests are reported without response and this response
+          without request.
+        - Client bytes that may have held whole requests were lost too, right before or after the chosen
+          request: this response may answer one of those. It is taken as the chosen request's answer only
+          when that request acknowledged exactly up to S (it was sent once everything before this
+          response had arrived); otherwise nothing is guessed.
+        Returns True when the response is not attributed. Without ACK information FIFO pairing is kept."""
         pending = self._pending
+        if start_off < 0 or not pending:
+            return False
         last = -1
         prev = -1
         burst = False
@@ -429,9 +449,23 @@ class HttpConnection:
                 burst = True
             prev = a
             last = i
-        if last <= 0:
-            return False
-        for _ in range(last + 1 if burst else last):
+        if last < 0:
+            return False  # the request check in _response_head leaves this response unattributed
+        if burst:
+            self._give_up_pending(last + 1)
+            return True
+        self._give_up_pending(last)
+        chosen = pending[0]
+        lost_after = pending[1].gap_before if len(pending) > 1 else self._client_gap
+        if (chosen.gap_before or lost_after) and chosen.req_ack != start_off:
+            self._give_up_pending(1)
+            return True
+        return False
+
+    def _give_up_pending(self, count: int) -> None:
+        """The ``count`` oldest waiting requests lost their responses in a hole: reported without one."""
+        pending = self._pending
+        for _ in range(count):
             ex = pending.popleft()
             ex.resp_done = True
             ex.notes.append("no_response")
@@ -439,7 +473,6 @@ class HttpConnection:
                 ex.notes.append("gap_response")
             self.counters["http_no_response"] += 1
             self.counters["http_response_lost"] += 1
-        return burst
 
     def _unmatched(self) -> _Exchange:
         self.counters["http_unmatched_response"] += 1

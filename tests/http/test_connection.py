@@ -785,9 +785,9 @@ def _drive(steps: list[tuple[str, bytes | int, int, int]]) -> tuple[list[Transac
         counters = Counters()
         h = HttpConnection(INFO, counters, DEFAULT_LIMITS, out.append)
         for kind, arg, ts, ack in steps:
-            if kind == "sg":
+            if kind in ("sg", "cg"):
                 assert isinstance(arg, int)
-                h.server_gap(arg, ts)
+                (h.server_gap if kind == "sg" else h.client_gap)(arg, ts)
                 continue
             assert isinstance(arg, bytes)
             pieces = [arg[i:i + 1] for i in range(len(arg))] if bytewise else [arg]
@@ -863,3 +863,50 @@ def test_unmatched_response_to_a_head_request_has_no_body() -> None:
     # The request was lost: the response is framed as a GET's, unless its "body" is the next status line.
     txs, _ = check([("s", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + RESP_404, 1)])
     assert [(t.status, t.response_body_bytes) for t in txs] == [(200, 0), (404, 0)]
+
+
+def test_holes_on_both_sides_attribute_no_status() -> None:
+    # The answer to /a (a 204) and the request /b were both lost by the capture: the response that
+    # follows answers /b, not /a. With holes on both sides no pairing is certain: none is guessed.
+    txs, c = _drive([
+        ("c", b"GET /a HTTP/1.1\r\n\r\n", 1, 0),
+        ("sg", len(RESP_304), 2, -1),
+        ("cg", 40, 3, -1),  # GET /b never captured
+        ("s", RESP_201, 4, -1),
+    ])
+    assert [(t.uri, t.status) for t in txs] == [("/a", None), (None, 201)]
+    assert c["http_response_lost"] == 1
+
+
+def test_client_hole_inside_a_body_keeps_pairing() -> None:
+    # The client hole lies inside a known-length body: no request can be in it, FIFO pairing stands.
+    txs, _ = _drive([
+        ("c", b"POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nab", 1, 0),
+        ("cg", 8, 2, -1),
+        ("sg", 5, 3, -1),
+        ("s", RESP_201, 4, -1),
+    ])
+    assert [(t.uri, t.status) for t in txs] == [("/a", 201)]
+
+
+def test_lost_request_between_two_seen_ones_with_a_server_hole() -> None:
+    # /a's answer and the request /b were lost; /c was seen after the hole. The first response after the
+    # server hole answers /a or the lost /b: not attributed; /c keeps its own answer.
+    txs, _ = _drive([
+        ("c", b"GET /a HTTP/1.1\r\n\r\n", 1, 0),
+        ("cg", 40, 2, -1),  # GET /b never captured
+        ("c", b"GET /c HTTP/1.1\r\n\r\n", 3, len(RESP_304) + len(RESP_201)),
+        ("sg", len(RESP_304), 4, -1),
+        ("s", RESP_201 + RESP_404, 5, -1),
+    ])
+    assert sorted((t.uri or "", t.status or 0) for t in txs) == [("", 201), ("/a", 0), ("/c", 404)]
+
+
+def test_a_response_never_answers_a_request_sent_after_it_began() -> None:
+    # /b was sent after its client had received bytes beyond where this response starts: the response
+    # answers a request the capture never showed (here: lost in a client hole the ACK rule released).
+    txs, _ = _drive([
+        ("c", b"GET /b HTTP/1.1\r\n\r\n", 1, len(RESP_201) + 10),
+        ("s", RESP_201, 2, -1),
+    ])
+    assert sorted((t.uri or "", t.status or 0) for t in txs) == [("", 201), ("/b", 0)]
