@@ -243,7 +243,13 @@ def _coverage_summary(coverage: list[dict[str, object]], top: int) -> str:
 
 @main.command()
 @click.argument("baseline")
-@click.argument("candidate")
+@click.argument("candidate", required=False)
+@click.option("--baseline-window", metavar="START..END",
+              help="Only the baseline's requests started in this window (epoch seconds, ISO 8601, or +SECONDS "
+                   "from its first request; either end may be empty).")
+@click.option("--candidate-window", metavar="START..END",
+              help="The same for the candidate. Without CANDIDATE, both windows are taken from BASELINE: two "
+                   "time windows of one capture or run.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default="netrum-compare",
               show_default=True, help="Directory for compare.csv and compare.html.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.01, show_default=True,
@@ -257,11 +263,12 @@ def _coverage_summary(coverage: list[dict[str, object]], top: int) -> str:
 @click.option("--max-error-increase", type=click.FloatRange(0, 1), default=0.01, show_default=True,
               help="Largest error-rate increase (absolute, 0.01 = 1 point) tolerated.")
 @click.option("--top", type=click.IntRange(1), default=None, help="Endpoints printed (default: all).")
-def compare(baseline: str, candidate: str, out_dir: str, alpha: float, min_shift_ms: float,
-            min_shift_pct: float, min_requests: int, max_error_increase: float, top: int | None) -> None:
+def compare(baseline: str, candidate: str | None, baseline_window: str | None, candidate_window: str | None,
+            out_dir: str, alpha: float, min_shift_ms: float, min_shift_pct: float, min_requests: int,
+            max_error_increase: float, top: int | None) -> None:
     """Compare two runs per endpoint (canary check): BASELINE and CANDIDATE are each a netrum output
-    directory or a capture. Writes compare.csv and compare.html. Exit code 1 when any endpoint got
-    worse, 0 otherwise, 2 when an input cannot be read."""
+    directory or a capture, or one of them with two --*-window options. Writes compare.csv and
+    compare.html. Exit code 1 when any endpoint got worse, 0 otherwise, 2 when an input cannot be read."""
     from netrum.report.compare import (
         Thresholds,
         any_regression,
@@ -270,19 +277,29 @@ def compare(baseline: str, candidate: str, out_dir: str, alpha: float, min_shift
         render_table,
         write_compare_csv,
     )
+    from netrum.report.compare import select_window
     from netrum.report.runs import load_run
 
+    if candidate is None and not (baseline_window and candidate_window):
+        fail("give CANDIDATE, or --baseline-window and --candidate-window to compare two windows of "
+             "BASELINE", 2)
     try:
         base = load_run([baseline])
-        cand = load_run([candidate])
+        cand = base if candidate is None else load_run([candidate])
+        base_rows = select_window(base.transactions, baseline_window)
+        cand_rows = select_window(cand.transactions, candidate_window)
     except NetrumError as e:
         fail(str(e), e.exit_code)
+    except ValueError as e:
+        fail(str(e), 2)
     thresholds = Thresholds(alpha, min_shift_ms, min_shift_pct, min_requests, max_error_increase)
-    result = compare_runs(base.transactions, cand.transactions, thresholds)
+    result = compare_runs(base_rows, cand_rows, thresholds)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_compare_csv(Path(out_dir) / "compare.csv", result)
     html_path = Path(out_dir) / "compare.html"
-    html_path.write_text(render_html(result, baseline, candidate, thresholds), encoding="utf-8",
+    labels = (f"{baseline} {baseline_window or ''}".strip(),
+              f"{candidate or baseline} {candidate_window or ''}".strip())
+    html_path.write_text(render_html(result, labels[0], labels[1], thresholds), encoding="utf-8",
                          errors="surrogateescape")
     click.echo(render_table(result, top))
     if any_regression(result):

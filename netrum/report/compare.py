@@ -261,3 +261,30 @@ slower). Errors: two-proportion z-test, Fisher's exact test for small counts.</p
 </tbody></table></div>
 <script>{JS}</script></body></html>
 """
+
+
+def select_window(rows: Iterable[TxRow], spec: str | None) -> list[TxRow]:
+    """The transactions whose request started in the window ``START..END`` (either end may be empty).
+    Each end is epoch seconds, ISO 8601, or ``+SECONDS`` from the first request of the run, so two
+    windows of one capture can be compared (before and after a deploy). ValueError on a bad spec."""
+    from netrum.report.requests import parse_time
+
+    rows = list(rows)
+    if not spec:
+        return rows
+    if ".." not in spec:
+        raise ValueError(f"time window {spec!r} is not START..END")
+    first = min((t.request_ts_s for t in rows if t.request_ts_s is not None), default=0.0)
+
+    def bound(text: str) -> float | None:
+        text = text.strip()
+        if not text:
+            return None
+        if text.startswith("+"):
+            return first + float(text[1:])
+        return parse_time(text)
+
+    lo_text, hi_text = spec.split("..", 1)
+    lo, hi = bound(lo_text), bound(hi_text)
+    return [t for t in rows if t.request_ts_s is not None and (lo is None or t.request_ts_s >= lo)
+            and (hi is None or t.request_ts_s < hi)]

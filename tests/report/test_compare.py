@@ -121,3 +121,32 @@ def test_compare_identical_behaviour_flags_nothing(captures: dict[str, Path], tm
 def test_compare_bad_input_exit_2(tmp_path: Path, run_netrum) -> None:  # type: ignore[no-untyped-def]
     proc = run_netrum(["compare", tmp_path / "missing.pcap", tmp_path / "missing2.pcap", "--out", tmp_path])
     assert proc.returncode == 2 and proc.stderr.startswith("netrum: error:")
+
+
+def test_compare_two_time_windows_of_one_capture(captures: dict[str, Path], tmp_path: Path,
+                                                 run_netrum) -> None:  # type: ignore[no-untyped-def]
+    # One capture holding the baseline traffic, then (an hour later) the canary's: before/after a deploy.
+    dpkt = pytest.importorskip("dpkt")
+    merged = tmp_path / "deploy.pcap"
+    with open(captures["base"], "rb") as fb, open(captures["canary"], "rb") as fc, open(merged, "wb") as out:
+        w = dpkt.pcap.Writer(out, linktype=dpkt.pcap.DLT_EN10MB)
+        last = 0.0
+        for ts, frame in dpkt.pcap.Reader(fb):
+            w.writepkt(frame, ts)
+            last = max(last, ts)
+        cand = list(dpkt.pcap.Reader(fc))
+        shift = last + 3600 - cand[0][0]
+        for ts, frame in cand:
+            w.writepkt(frame, ts + shift)
+    split = f"{last + 1800:.6f}"
+    proc = run_netrum(["compare", merged, "--baseline-window", f"..{split}", "--candidate-window",
+                       f"{split}..", "--out", tmp_path / "cmp"])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    verdicts = _verdicts(tmp_path / "cmp")
+    assert {k for k, v in verdicts.items() if v == WORSE} == {"GET /api/orders", "GET /api/products/{id}"}
+    # relative windows (+SECONDS from the first request) select the same halves
+    proc = run_netrum(["compare", merged, "--baseline-window", "..+1800", "--candidate-window", "+1800..",
+                       "--out", tmp_path / "rel"])
+    assert proc.returncode == 1 and _verdicts(tmp_path / "rel") == verdicts
+    # one input without both windows is a usage error
+    assert run_netrum(["compare", merged, "--out", tmp_path / "x"]).returncode == 2
