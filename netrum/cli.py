@@ -275,9 +275,9 @@ def compare(baseline: str, candidate: str | None, baseline_window: str | None, c
         compare_runs,
         render_html,
         render_table,
+        select_window,
         write_compare_csv,
     )
-    from netrum.report.compare import select_window
     from netrum.report.runs import load_run
 
     if candidate is None and not (baseline_window and candidate_window):
