@@ -9,6 +9,7 @@ import math
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from netrum.records import Transaction
 
@@ -76,6 +77,38 @@ class EndpointStats:
 BENIGN_NOTES = frozenset({"close_delimited", "upgrade", "http09"})
 
 
+class OutcomeCounts(Protocol):
+    """The exchange counts an endpoint row has, whatever keeps its latencies (exact arrays or sketches)."""
+
+    requests: int
+    responses: int
+    errors_4xx: int
+    errors_5xx: int
+    no_response: int
+    flagged: int
+    request_bytes: int
+    response_bytes: int
+
+
+def count_outcome(st: OutcomeCounts, tx: Transaction) -> None:
+    """Add one exchange to the counts: a request, its response (if any) and error class, whether its notes
+    limit trust, and its body bytes. Shared by batch endpoints and live windows, so they count alike."""
+    st.requests += 1
+    status = tx.status
+    if status is None:
+        st.no_response += 1
+    else:
+        st.responses += 1
+        if 400 <= status < 500:
+            st.errors_4xx += 1
+        elif status >= 500:
+            st.errors_5xx += 1
+    if tx.notes and not BENIGN_NOTES.issuperset(tx.notes):
+        st.flagged += 1
+    st.request_bytes += tx.request_body_bytes or 0
+    st.response_bytes += tx.response_body_bytes or 0
+
+
 class EndpointAggregator:
     """Consumes transactions (with their route) and yields endpoint rows."""
 
@@ -92,20 +125,7 @@ class EndpointAggregator:
         st = self.stats.get(key)
         if st is None:
             st = self.stats[key] = EndpointStats(host, tx.method, route)
-        st.requests += 1
-        status = tx.status
-        if status is None:
-            st.no_response += 1
-        else:
-            st.responses += 1
-            if 400 <= status < 500:
-                st.errors_4xx += 1
-            elif status >= 500:
-                st.errors_5xx += 1
-        if tx.notes and not BENIGN_NOTES.issuperset(tx.notes):
-            st.flagged += 1
-        st.request_bytes += tx.request_body_bytes or 0
-        st.response_bytes += tx.response_body_bytes or 0
+        count_outcome(st, tx)
         ts = tx.request_ts_ns if tx.request_ts_ns is not None else tx.response_ts_ns
         if ts is not None:
             st._seen(ts)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from netrum.aggregate.endpoints import BENIGN_NOTES
+from netrum.aggregate.endpoints import count_outcome
 from netrum.live.sketch import DEFAULT_ALPHA, LogSketch
 from netrum.records import Transaction
 
@@ -69,20 +69,7 @@ class WindowStats:
         self.duration_ms = LogSketch(self.alpha)
 
     def add(self, tx: Transaction) -> None:
-        self.requests += 1
-        status = tx.status
-        if status is None:
-            self.no_response += 1
-        else:
-            self.responses += 1
-            if 400 <= status < 500:
-                self.errors_4xx += 1
-            elif status >= 500:
-                self.errors_5xx += 1
-        if tx.notes and not BENIGN_NOTES.issuperset(tx.notes):
-            self.flagged += 1
-        self.request_bytes += tx.request_body_bytes or 0
-        self.response_bytes += tx.response_body_bytes or 0
+        count_outcome(self, tx)
         ttfb = tx.ttfb_ns
         if ttfb is not None:
             self.ttfb_ms.add(ttfb / 1e6)
