@@ -52,14 +52,7 @@ class EndpointStats:
     duration_ms: array = field(default_factory=lambda: array("d"))
 
     def merge(self, other: EndpointStats) -> None:
-        self.requests += other.requests
-        self.responses += other.responses
-        self.errors_4xx += other.errors_4xx
-        self.errors_5xx += other.errors_5xx
-        self.no_response += other.no_response
-        self.flagged += other.flagged
-        self.request_bytes += other.request_bytes
-        self.response_bytes += other.response_bytes
+        merge_outcome(self, other)
         for ts in (other.first_seen_ns, other.last_seen_ns):
             if ts is not None:
                 self._seen(ts)
@@ -107,6 +100,18 @@ def count_outcome(st: OutcomeCounts, tx: Transaction) -> None:
         st.flagged += 1
     st.request_bytes += tx.request_body_bytes or 0
     st.response_bytes += tx.response_body_bytes or 0
+
+
+def merge_outcome(st: OutcomeCounts, other: OutcomeCounts) -> None:
+    """Add another row's counts (the exact merge of counts: they are sums)."""
+    st.requests += other.requests
+    st.responses += other.responses
+    st.errors_4xx += other.errors_4xx
+    st.errors_5xx += other.errors_5xx
+    st.no_response += other.no_response
+    st.flagged += other.flagged
+    st.request_bytes += other.request_bytes
+    st.response_bytes += other.response_bytes
 
 
 class EndpointAggregator:

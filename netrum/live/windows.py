@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from netrum.aggregate.endpoints import count_outcome
+from netrum.aggregate.endpoints import count_outcome, merge_outcome
 from netrum.live.sketch import DEFAULT_ALPHA, LogSketch
 from netrum.records import Transaction
 
@@ -78,14 +78,7 @@ class WindowStats:
             self.duration_ms.add(dur / 1e6)
 
     def merge(self, other: WindowStats) -> None:
-        self.requests += other.requests
-        self.responses += other.responses
-        self.errors_4xx += other.errors_4xx
-        self.errors_5xx += other.errors_5xx
-        self.no_response += other.no_response
-        self.flagged += other.flagged
-        self.request_bytes += other.request_bytes
-        self.response_bytes += other.response_bytes
+        merge_outcome(self, other)
         self.ttfb_ms.merge(other.ttfb_ms)
         self.duration_ms.merge(other.duration_ms)
 
