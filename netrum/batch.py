@@ -50,6 +50,8 @@ class RunResult:
     routes: RouteResolution | None = None
     consumers: ConsumerAggregator = field(default_factory=ConsumerAggregator)
     consumer_rows: list[dict[str, object]] = field(default_factory=list)
+    engine: str = "python"  # "lane": clean connections were analysed by the compiled lane (netrum.lane)
+    lane_stats: dict[str, object] = field(default_factory=dict)
 
     @property
     def partial(self) -> bool:
@@ -67,6 +69,9 @@ class AnalyzeOptions:
     route_budget: int | None = 500
     consumer: ConsumerConfig | None = None  # identity header, trusted proxies, redacted headers
     privacy: Privacy = DEFAULT_PRIVACY  # query values and the user's patterns masked in every output
+    # "auto": the compiled lane (netrum.lane) where it applies, else Python; "python": the pure-Python
+    # reference only. The output is the same either way.
+    engine: str = "auto"
 
 
 def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
@@ -127,12 +132,34 @@ def analyze_files(
         add(tx, route)
         add_consumer(tx, route)
 
-    analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
-                        consumer=options.consumer)
     interrupted = False
     internal_error = ""
+    engine = "python"
+    lane_stats: dict[str, object] = {}
+    analyzer: Analyzer | None = None
+    if _lane_applies(readers, options):
+        from netrum.lane import run_lane
+
+        analyzer = Analyzer(sink, options.limits, counters=counters, partition=(0, 1))
+        try:
+            outcome = run_lane(readers[0], analyzer, options.limits, progress)
+        except BaseException:
+            readers[0].close()
+            raise
+        lane_stats = {**outcome.stats, "reason": outcome.reason}
+        if outcome.used:
+            engine = "lane"
+            interrupted = outcome.interrupted
+            if outcome.error:
+                internal_error = f"internal error in the compiled lane: {outcome.error}"
+            readers[0].close()
+        else:
+            analyzer = None
+    if analyzer is None:
+        analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
+                            consumer=options.consumer)
     try:
-        frames = read_merged(readers)
+        frames = read_merged(readers) if engine == "python" else iter(())
         done_bytes = 0
         for batch in _batches(frames, BATCH_FRAMES):
             analyzer.feed(batch)
@@ -152,8 +179,21 @@ def analyze_files(
     problems = [msg for r in readers for msg in r.problems]
     if internal_error:
         problems.append(internal_error)
-    return write_results(out_dir, paths, counters, aggregator, writer.rows, analyzer.first_ts_ns,
-                         analyzer.last_ts_ns, problems, interrupted, analyzer.linktypes, options, consumers)
+    result = write_results(out_dir, paths, counters, aggregator, writer.rows, analyzer.first_ts_ns,
+                           analyzer.last_ts_ns, problems, interrupted, analyzer.linktypes, options, consumers)
+    result.engine = engine
+    result.lane_stats = lane_stats
+    return result
+
+
+def _lane_applies(readers: list[CaptureReader], options: AnalyzeOptions) -> bool:
+    """The compiled lane may take this run (it may still stand aside after looking at the file): built and
+    not disabled, one classic pcap file, no filters, no consumer options (netrum.lane)."""
+    from netrum.lane import available
+
+    return (options.engine == "auto" and available() and len(readers) == 1
+            and readers[0].mmap_buffer() is not None and options.server_ports is None
+            and options.server_addrs is None and options.consumer is None)
 
 
 def write_results(out_dir: Path, paths: Sequence[str], counters: Counters, aggregator: EndpointAggregator,

@@ -61,6 +61,9 @@ def main() -> None:
 @click.option("--scheduler", metavar="ADDR",
               help="Run the workers on dask.distributed: a scheduler address (tcp://host:8786; captures "
                    "must be readable at the same paths on every worker) or 'local' for a local cluster.")
+@click.option("--engine", type=click.Choice(["auto", "python"]), default="auto", show_default=True,
+              help="auto: clean connections of a classic pcap file are analysed by the compiled lane "
+                   "(same output, several times faster); python: the pure-Python reference only.")
 @click.option("--routes", "routes_file", type=click.Path(exists=True, dir_okay=False),
               help="Declared routes, one per line: '[METHOD] /users/{id}/orders/{oid} [name]'; they take "
                    "precedence over learned routes.")
@@ -91,8 +94,8 @@ def main() -> None:
                    "(Luhn-checked), ipv4.")
 def analyze(captures: tuple[str, ...], out_dir: str, ports: tuple[int, ...], servers: tuple[str, ...],
             top: int, quiet: bool, progress: bool | None, max_flows: int, idle_timeout: float,
-            workers: int, scheduler: str | None, routes_file: str | None, openapi_file: str | None,
-            learn_routes: bool, route_budget: int, consumer_header: str | None, consumer_salt: str | None,
+            workers: int, scheduler: str | None, engine: str, routes_file: str | None,
+            openapi_file: str | None, learn_routes: bool, route_budget: int, consumer_header: str | None, consumer_salt: str | None,
             trust_proxies: tuple[str, ...], redact_headers: tuple[str, ...], keep_query_values: bool,
             masks: tuple[str, ...]) -> None:
     """Analyze pcap/pcapng captures (gzip too; '-' for stdin; several are merged in time order; a
@@ -113,7 +116,7 @@ def analyze(captures: tuple[str, ...], out_dir: str, ports: tuple[int, ...], ser
                                          keep_query_values, masks)
     options = AnalyzeOptions(limits, frozenset(ports) or None, addrs, declared_routes=declared,
                              learn_routes=learn_routes, route_budget=route_budget, consumer=consumer,
-                             privacy=privacy)
+                             privacy=privacy, engine=engine)
     show_progress = sys.stderr.isatty() if progress is None else progress
     from netrum.scale.inputs import expand_captures
 

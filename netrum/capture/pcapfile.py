@@ -247,6 +247,19 @@ class CaptureReader:
             c["capture_out_of_order_ts"] += ooo
 
     # ------------------------------------------------------------------ pcap
+    def mmap_buffer(self) -> mmap.mmap | None:
+        """The whole file, mapped, for a reader of records of its own (netrum.lane): classic pcap files read
+        whole and not iterated yet; None otherwise (gzip, pcapng, a pipe, a byte range)."""
+        if self._mm is None or self._kind != "pcap" or self._iterated or self._start or self._stop is not None:
+            return None
+        return self._mm
+
+    def pcap_params(self) -> tuple[str, int, int, int, int]:
+        """(struct byte order "<" or ">", nanoseconds per timestamp fraction unit, largest plausible captured
+        length, link type, offset of the first record) of a classic pcap file."""
+        order, ns_unit, max_caplen, linktype = self._pcap_params()
+        return order, ns_unit, max_caplen, linktype, PCAP_HEADER_BYTES
+
     def _pcap_params(self) -> tuple[str, int, int, int]:
         hdr = self._head
         order, ns_unit = _PCAP_MAGICS[hdr[:4]]

@@ -1,0 +1,1344 @@
+/* netrum._lane: the compiled lane of `netrum analyze` (issue 6).
+ *
+ * The pure-Python analyzer (netrum/pipeline.py and below) is the reference. This module analyses, in C,
+ * the TCP connections that stay on a narrow, fully specified path: a handshake (SYN, SYN-ACK) seen,
+ * every segment in order, nothing lost, duplicated or retransmitted, no RST, strictly well-formed
+ * HTTP/1.x heads (the parser's fast path: CRLF line ends, a known method, HTTP/1.0 or 1.1), bodies
+ * framed by Content-Length or plain chunked coding, FIFO pairing. On that path the reference does
+ * exactly what this file does, and the differential tests (tests/test_lane.py) hold the two to the
+ * same bytes of output.
+ *
+ * Everything else is "tainted": the whole 4-tuple, for the whole capture, goes to the Python analyzer.
+ * Two passes over a classic pcap file (mmap'ed):
+ *   1. scan(): walk every record, run the state machine below on every fast-path TCP frame, and mark the
+ *      4-tuples that leave the path. Frames the fast decoder does not take are listed for Python to
+ *      decode (their 4-tuples are tainted from there). A damaged file stops the lane (Python then does
+ *      the whole run, and reports the damage).
+ *   2. run(): walk again; frames of clean 4-tuples are analysed here and their transactions built as
+ *      netrum.records.Transaction objects and handed to the sink; every other frame goes to the Python
+ *      Analyzer (partitioned mode), in capture order, with the packet clock it needs for its sweeps.
+ *
+ * Names of the rules come from netrum/flows/table.py, netrum/http/parser.py, netrum/http/connection.py
+ * and netrum/http/framing.py; RFC sections are cited there.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SECOND_NS 1000000000LL
+#define MARGIN_NS (2 * SECOND_NS)       /* safety margin around the reference's once-a-second sweeps */
+#define SYNACK_MAX_NS (SECOND_NS / 2)   /* reference: a pending flow is resolved after 1 s (PENDING_SPAN_NS) */
+#define RELEASE_BYTES (32LL * 1024 * 1024)
+#define NEVER (-(1LL << 62))
+
+/* TCP flags */
+#define F_FIN 0x01
+#define F_SYN 0x02
+#define F_RST 0x04
+#define F_ACK 0x10
+
+/* ------------------------------------------------------------------ limits (netrum.limits.Limits) */
+typedef struct {
+    long long max_flows, idle_ns, linger_ns, max_header_bytes, max_headers, max_pending, max_uri;
+} LaneLimits;
+
+/* ------------------------------------------------------------------ keys and hash table */
+typedef struct {
+    uint8_t a[16], b[16]; /* lower endpoint first (address bytes, then port) */
+    uint16_t pa, pb;
+    uint8_t alen;         /* 4 or 16 */
+} Key;
+
+struct Flow;
+
+typedef struct Tuple {
+    Key key;
+    uint64_t hash;
+    int tainted;
+    struct Flow *flow;           /* the current connection on this 4-tuple, or NULL */
+    long long closed_clock;      /* packet clock when the last connection closed (NEVER if none) */
+    long long last_clock;        /* packet clock at the last frame (tainted tuples: for the live count) */
+    struct Tuple *lru_prev, *lru_next; /* live tuples by last activity (for idle taint and the live count) */
+    int in_lru;
+    struct Tuple *cl_prev, *cl_next;   /* closed connections still remembered by the reference, oldest first */
+    int in_closed;
+} Tuple;
+
+typedef struct {
+    Tuple **slots;
+    size_t cap, len;
+} Table;
+
+static uint64_t key_hash(const Key *k) {
+    uint64_t h = 1469598103934665603ULL;
+    const uint8_t *p = (const uint8_t *)k;
+    for (size_t i = 0; i < sizeof(Key); i++) { h ^= p[i]; h *= 1099511628211ULL; }
+    h ^= h >> 29; h *= 0xbf58476d1ce4e5b9ULL; h ^= h >> 32;
+    return h;
+}
+
+static int table_init(Table *t) {
+    t->cap = 1024; t->len = 0;
+    t->slots = calloc(t->cap, sizeof(Tuple *));
+    return t->slots ? 0 : -1;
+}
+
+static Tuple *table_find(Table *t, const Key *k, uint64_t h) {
+    size_t m = t->cap - 1, i = h & m;
+    for (;;) {
+        Tuple *e = t->slots[i];
+        if (!e) return NULL;
+        if (e->hash == h && memcmp(&e->key, k, sizeof(Key)) == 0) return e;
+        i = (i + 1) & m;
+    }
+}
+
+static int table_grow(Table *t) {
+    size_t ncap = t->cap * 2, m = ncap - 1;
+    Tuple **ns = calloc(ncap, sizeof(Tuple *));
+    if (!ns) return -1;
+    for (size_t j = 0; j < t->cap; j++) {
+        Tuple *e = t->slots[j];
+        if (!e) continue;
+        size_t i = e->hash & m;
+        while (ns[i]) i = (i + 1) & m;
+        ns[i] = e;
+    }
+    free(t->slots);
+    t->slots = ns; t->cap = ncap;
+    return 0;
+}
+
+static int table_insert(Table *t, Tuple *e) {
+    if ((t->len + 1) * 4 >= t->cap * 3 && table_grow(t) < 0) return -1;
+    size_t m = t->cap - 1, i = e->hash & m;
+    while (t->slots[i]) i = (i + 1) & m;
+    t->slots[i] = e; t->len++;
+    return 0;
+}
+
+static void table_remove(Table *t, Tuple *e) {
+    size_t m = t->cap - 1, i = e->hash & m;
+    while (t->slots[i] != e) i = (i + 1) & m;
+    t->slots[i] = NULL; t->len--;
+    /* backward-shift deletion (linear probing) */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & m;
+        Tuple *x = t->slots[j];
+        if (!x) break;
+        size_t home = x->hash & m;
+        /* x may move to i if i lies cyclically in [home, j) */
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            t->slots[i] = x; t->slots[j] = NULL; i = j;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ HTTP state per direction */
+enum { H_HEAD, H_LENGTH, H_CSIZE, H_CSIZE_LF, H_CDATA, H_CEND_CR, H_CEND_LF, H_TRAIL_CR, H_TRAIL_LF, H_DEAD };
+
+typedef struct {
+    uint32_t nxt;          /* next expected sequence number */
+    int fin;               /* FIN seen (the direction is over) */
+    int st;                /* parser state */
+    unsigned long long remaining, body, csize;
+    int cdigits;
+    long long fed;         /* stream offset after the bytes given so far */
+    long long msg_off;     /* stream offset of the current message's first byte */
+    long long msg_ts;      /* timestamp of the segment that carried the current message's first byte */
+    uint8_t *hb; size_t hlen, hcap; /* an incomplete head */
+    long long ack_first;   /* client: server-stream offset acknowledged when the current head began */
+} Dir;
+
+typedef struct {
+    long long req_ts, req_end_ts, resp_ts, resp_end_ts;
+    long long req_head, req_body, resp_head, resp_body, req_ack;
+    int depth, status, req_done, resp_done, is_head, has_resp;
+    PyObject *method, *host, *uri, *version, *ua, *req_ct; /* pass 2 only */
+    PyObject *reason, *resp_version, *resp_ct;
+} Ex;
+
+enum { S_SYN, S_EST, S_CLOSED };
+
+typedef struct Flow {
+    int state;
+    int client;            /* 0: the tuple's endpoint a is the client; 1: endpoint b */
+    uint32_t isn_c, sbase;     /* client ISN; server ISN + 1 (the server stream's offset 0) */
+    long long first_ts, first_clock, last_clock;
+    Dir d[2];              /* 0 client, 1 server */
+    Ex *ex; int ex_cap, ex_head, ex_len; /* exchanges not yet emitted, in depth order */
+    int pend;              /* index (from ex_head) of the oldest exchange waiting for its response */
+    int depth;
+    PyObject *info;        /* pass 2: (conn_id, client_ip, client_port, server_ip, server_port) */
+} Flow;
+
+/* ------------------------------------------------------------------ the Lane object */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view;
+    int have_view;
+    const uint8_t *base;
+    Py_ssize_t size, data_off;
+    int linktype, swapped;
+    long long ns_unit, max_caplen;
+    int count_order;
+    LaneLimits lim;
+    Table tab;
+    Tuple lru;             /* sentinel of the live list */
+    Tuple closed;          /* sentinel of the closed list (FlowTable._closed) */
+    long long sweep_next;  /* the reference's next lifecycle sweep (FlowTable._sweep, once a second) */
+    long long *events; long long events_n, events_i; /* (frame index, ts) of TCP frames only Python decodes */
+    long long live;        /* tuples in the live list */
+    long long max_live;
+    int pass;              /* 1 or 2 */
+    long long cclock;      /* max timestamp over fast-path TCP frames (the lane's own decisions) */
+    /* pass 1 results */
+    long long frames, packets, wire, cut, cut_bytes, ooo, first_ts, last_ts;
+    long long nonfast_n, nonfast_cap; long long *nonfast; /* (index, ts, offset, caplen, cclock) x n */
+    int damaged;           /* 1 truncated, 2 corrupt */
+    long long damaged_at;
+    /* pass 2 counters (the lane's own frames and connections) */
+    long long c_tcp_packets, c_tcp_payload, c_padding, c_opened, c_closed_fin, c_open_at_end, c_reused;
+    long long c_requests, c_responses, c_transactions;
+    long long flows_lane, tuples_tainted, frames_python;
+    /* pass 2 callbacks */
+    PyObject *py_frame, *py_tick, *sink, *conninfo, *tx_type, *progress;
+    Py_ssize_t offs[29];   /* Transaction slot offsets, in field order */
+    long long next_sweep;  /* the Python analyzer's next sweep time */
+    long long pclock;      /* the packet clock shared with the Python analyzer */
+    int error;             /* a Python exception is set: stop */
+    char taint_reason[64];
+    const char *reasons[32]; long long reason_n[32]; /* why 4-tuples were given to Python (stats) */
+} Lane;
+
+/* Transaction fields, in netrum.records order */
+enum {
+    T_CONN, T_DEPTH, T_CIP, T_CPORT, T_SIP, T_SPORT, T_REQ_TS, T_REQ_END, T_RESP_TS, T_RESP_END,
+    T_METHOD, T_HOST, T_URI, T_VERSION, T_STATUS, T_REASON, T_RESP_VERSION, T_REQ_HEAD, T_REQ_BODY,
+    T_RESP_HEAD, T_RESP_BODY, T_REQ_CT, T_RESP_CT, T_UA, T_INTERIM, T_TUNNEL, T_NOTES, T_CONSUMER, T_NFIELDS
+};
+
+static inline int32_t seq_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t rd32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint32_t rdh32(const Lane *L, const uint8_t *p) {
+    uint32_t v; memcpy(&v, p, 4);
+    return L->swapped ? __builtin_bswap32(v) : v;
+}
+
+/* ------------------------------------------------------------------ flows */
+static void ex_release(Ex *e) {
+    Py_CLEAR(e->method); Py_CLEAR(e->host); Py_CLEAR(e->uri); Py_CLEAR(e->version); Py_CLEAR(e->ua);
+    Py_CLEAR(e->req_ct); Py_CLEAR(e->reason); Py_CLEAR(e->resp_version); Py_CLEAR(e->resp_ct);
+}
+
+static void flow_free(Flow *f) {
+    if (!f) return;
+    for (int i = 0; i < f->ex_len; i++) ex_release(&f->ex[(f->ex_head + i) % f->ex_cap]);
+    free(f->ex);
+    free(f->d[0].hb); free(f->d[1].hb);
+    Py_XDECREF(f->info);
+    free(f);
+}
+
+static void lru_unlink(Lane *L, Tuple *t) {
+    if (!t->in_lru) return;
+    t->lru_prev->lru_next = t->lru_next; t->lru_next->lru_prev = t->lru_prev;
+    t->in_lru = 0; L->live--;
+}
+
+static void lru_touch(Lane *L, Tuple *t) {
+    if (t->in_lru) {
+        t->lru_prev->lru_next = t->lru_next; t->lru_next->lru_prev = t->lru_prev;
+    } else {
+        t->in_lru = 1; L->live++;
+        if (L->live > L->max_live) L->max_live = L->live;
+    }
+    t->lru_prev = L->lru.lru_prev; t->lru_next = &L->lru;
+    L->lru.lru_prev->lru_next = t; L->lru.lru_prev = t;
+}
+
+static void closed_unlink(Tuple *t) {
+    if (!t->in_closed) return;
+    t->cl_prev->cl_next = t->cl_next; t->cl_next->cl_prev = t->cl_prev;
+    t->in_closed = 0;
+}
+
+static void taint(Lane *L, Tuple *t, const char *why) {
+    if (t->tainted) return;
+    t->tainted = 1;
+    L->tuples_tainted++;
+    if (!L->taint_reason[0]) snprintf(L->taint_reason, sizeof L->taint_reason, "%s", why);
+    for (int i = 0; i < 32; i++) {
+        if (!L->reasons[i]) L->reasons[i] = why;
+        if (L->reasons[i] == why || strcmp(L->reasons[i], why) == 0) { L->reason_n[i]++; break; }
+    }
+    closed_unlink(t);
+    flow_free(t->flow);
+    t->flow = NULL;
+}
+
+/* How long a tuple may be silent before the reference could have dropped or expired it. */
+static long long forget_ns(const Lane *L) { return L->lim.idle_ns + L->lim.linger_ns + 2 * MARGIN_NS; }
+
+static void closed_append(Lane *L, Tuple *t) {
+    closed_unlink(t);
+    t->in_closed = 1;
+    t->cl_prev = L->closed.cl_prev; t->cl_next = &L->closed;
+    L->closed.cl_prev->cl_next = t; L->closed.cl_prev = t;
+}
+
+/* A clean tuple the reference no longer remembers: dropped from the lane's tables too. */
+static void drop_tuple(Lane *L, Tuple *t) {
+    lru_unlink(L, t);
+    closed_unlink(t);
+    flow_free(t->flow);
+    t->flow = NULL;
+    table_remove(&L->tab, t);
+    free(t);
+}
+
+/* The reference's once-a-second lifecycle sweep (FlowTable._sweep), at the same packet times: closed
+ * records are forgotten after their linger (exactly: a SYN before that is a reuse, after it a new flow);
+ * clean connections silent for nearly the idle timeout are tainted (the reference expires them after it,
+ * flow_expired_idle); tainted tuples leave the live count once beyond every timer. */
+static void do_sweep(Lane *L) {
+    long long now = L->cclock;
+    L->sweep_next = now + SECOND_NS;
+    while (L->closed.cl_next != &L->closed) {
+        Tuple *t = L->closed.cl_next;
+        if (now - t->closed_clock < L->lim.linger_ns) break;
+        drop_tuple(L, t);
+    }
+    long long idle_limit = L->lim.idle_ns - MARGIN_NS;
+    while (L->lru.lru_next != &L->lru) {
+        Tuple *t = L->lru.lru_next;
+        long long quiet = now - t->last_clock;
+        if (t->flow && t->flow->state != S_CLOSED && !t->tainted) {
+            if (quiet < idle_limit) break;
+            taint(L, t, "idle");
+            continue; /* now tainted: handled below */
+        }
+        if (quiet < forget_ns(L)) break;
+        if (t->tainted) lru_unlink(L, t);
+        else drop_tuple(L, t);
+    }
+}
+
+/* The packet clock moved to ts (a TCP segment the flow table takes): sweep when due. */
+static void clock_to(Lane *L, long long ts) {
+    if (ts > L->cclock) L->cclock = ts;
+    if (L->cclock >= L->sweep_next) do_sweep(L);
+}
+
+static Ex *ex_push(Flow *f) {
+    if (f->ex_len == f->ex_cap) {
+        int ncap = f->ex_cap ? f->ex_cap * 2 : 4;
+        Ex *n = malloc(sizeof(Ex) * ncap);
+        if (!n) return NULL;
+        for (int i = 0; i < f->ex_len; i++) n[i] = f->ex[(f->ex_head + i) % f->ex_cap];
+        free(f->ex);
+        f->ex = n; f->ex_cap = ncap; f->ex_head = 0;
+    }
+    Ex *e = &f->ex[(f->ex_head + f->ex_len) % f->ex_cap];
+    f->ex_len++;
+    memset(e, 0, sizeof *e);
+    e->req_end_ts = e->resp_ts = e->resp_end_ts = NEVER;
+    return e;
+}
+
+static inline Ex *ex_at(Flow *f, int i) { return &f->ex[(f->ex_head + i) % f->ex_cap]; }
+
+/* ------------------------------------------------------------------ emitting transactions */
+static PyObject *ts_or_none(long long v) {
+    if (v == NEVER) Py_RETURN_NONE;
+    return PyLong_FromLongLong(v);
+}
+
+static int emit(Lane *L, Flow *f, Ex *e) {
+    L->c_transactions++;
+    PyTypeObject *tp = (PyTypeObject *)L->tx_type;
+    PyObject *tx = tp->tp_alloc(tp, 0);
+    if (!tx) return -1;
+    PyObject *v[T_NFIELDS];
+    PyObject *info = f->info;
+    v[T_CONN] = PyTuple_GET_ITEM(info, 0); Py_INCREF(v[T_CONN]);
+    v[T_DEPTH] = PyLong_FromLong(e->depth);
+    v[T_CIP] = PyTuple_GET_ITEM(info, 1); Py_INCREF(v[T_CIP]);
+    v[T_CPORT] = PyTuple_GET_ITEM(info, 2); Py_INCREF(v[T_CPORT]);
+    v[T_SIP] = PyTuple_GET_ITEM(info, 3); Py_INCREF(v[T_SIP]);
+    v[T_SPORT] = PyTuple_GET_ITEM(info, 4); Py_INCREF(v[T_SPORT]);
+    v[T_REQ_TS] = PyLong_FromLongLong(e->req_ts);
+    v[T_REQ_END] = ts_or_none(e->req_end_ts);
+    v[T_RESP_TS] = ts_or_none(e->resp_ts);
+    v[T_RESP_END] = ts_or_none(e->resp_end_ts);
+    v[T_METHOD] = e->method; e->method = NULL;
+    v[T_HOST] = e->host; e->host = NULL;
+    v[T_URI] = e->uri; e->uri = NULL;
+    v[T_VERSION] = e->version; e->version = NULL;
+    v[T_STATUS] = PyLong_FromLong(e->status);
+    v[T_REASON] = e->reason; e->reason = NULL;
+    v[T_RESP_VERSION] = e->resp_version; e->resp_version = NULL;
+    v[T_REQ_HEAD] = PyLong_FromLongLong(e->req_head);
+    v[T_REQ_BODY] = PyLong_FromLongLong(e->req_body);
+    v[T_RESP_HEAD] = PyLong_FromLongLong(e->resp_head);
+    v[T_RESP_BODY] = PyLong_FromLongLong(e->resp_body);
+    v[T_REQ_CT] = e->req_ct; e->req_ct = NULL;
+    v[T_RESP_CT] = e->resp_ct; e->resp_ct = NULL;
+    v[T_UA] = e->ua; e->ua = NULL;
+    v[T_INTERIM] = PyTuple_New(0);
+    v[T_TUNNEL] = PyLong_FromLong(0);
+    v[T_NOTES] = PyTuple_New(0);
+    v[T_CONSUMER] = Py_None; Py_INCREF(Py_None);
+    int bad = 0;
+    for (int i = 0; i < T_NFIELDS; i++) {
+        if (!v[i]) { bad = 1; v[i] = Py_None; Py_INCREF(Py_None); }
+        *(PyObject **)((char *)tx + L->offs[i]) = v[i];
+    }
+    if (bad) {
+        Py_DECREF(tx);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "lane: a field of a clean exchange is missing");
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(L->sink, tx);
+    Py_DECREF(tx);
+    if (!r) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* connection.py _flush: emit from the front while both messages are complete. */
+static int flush_done(Lane *L, Flow *f) {
+    while (f->ex_len) {
+        Ex *e = ex_at(f, 0);
+        if (!(e->req_done && e->resp_done)) return 0;
+        if (L->pass == 2 && emit(L, f, e) < 0) { L->error = 1; return -1; }
+        ex_release(e);
+        f->ex_head = (f->ex_head + 1) % f->ex_cap;
+        f->ex_len--;
+        f->pend--;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ heads */
+static const char *const METHODS[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH",
+                                      "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK",
+                                      "SEARCH", "REPORT", "PURGE", "QUERY", NULL};
+
+static int known_method(const uint8_t *p, size_t n) {
+    for (int i = 0; METHODS[i]; i++)
+        if (strlen(METHODS[i]) == n && memcmp(METHODS[i], p, n) == 0) return 1;
+    return 0;
+}
+
+typedef struct { const uint8_t *p; size_t n; } Span;
+
+typedef struct {
+    Span a, b, c;        /* request: method target version; response: version, -, reason */
+    int status;
+    Span host, ct, ua;
+    int have_host, have_ct, have_ua, have_cl, have_te;
+    unsigned long long cl;
+    int chunked;
+} Head;
+
+static int lower_eq(const uint8_t *p, size_t n, const char *name) {
+    size_t m = strlen(name);
+    if (n != m) return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c >= 'A' && c <= 'Z') c = (uint8_t)(c + 32);
+        if (c != (uint8_t)name[i]) return 0;
+    }
+    return 1;
+}
+
+static inline int is_ws(uint8_t c) { return c == ' ' || c == '\t'; }
+
+/* The fields the reference looks at (parser.WANTED_FIELDS); returns 0 when clean, -1 to taint.
+ * p..p+n: the field lines (without the start line and without the final CRLF CRLF). */
+static int parse_fields(Lane *L, const uint8_t *p, size_t n, int is_request, Head *h) {
+    long long lines = 0;
+    size_t i = 0;
+    if (n == 0) return 0;
+    while (i <= n) {
+        const uint8_t *ln = p + i;
+        const uint8_t *e = memchr(ln, '\r', n - i);
+        size_t len = e ? (size_t)(e - ln) : n - i;
+        lines++;
+        if (lines > L->lim.max_headers) return -1;
+        if (len == 0) return -1;
+        uint8_t c0 = ln[0];
+        if (is_ws(c0)) return -1; /* obs-fold */
+        uint8_t lc = (c0 >= 'A' && c0 <= 'Z') ? (uint8_t)(c0 + 32) : c0;
+        if (lc == 'c' || lc == 't' || lc == 'h' || lc == 'u' || lc == 'e') {
+            const uint8_t *colon = memchr(ln, ':', len);
+            if (colon) {
+                size_t nl = (size_t)(colon - ln);
+                const uint8_t *v = colon + 1, *ve = ln + len;
+                while (v < ve && is_ws(*v)) v++;
+                while (ve > v && is_ws(ve[-1])) ve--;
+                size_t vn = (size_t)(ve - v);
+                if (lower_eq(ln, nl, "host")) {
+                    if (!h->have_host) { h->have_host = 1; h->host.p = v; h->host.n = vn; }
+                } else if (lower_eq(ln, nl, "content-type")) {
+                    if (!h->have_ct) { h->have_ct = 1; h->ct.p = v; h->ct.n = vn; }
+                } else if (lower_eq(ln, nl, "user-agent")) {
+                    if (!h->have_ua) { h->have_ua = 1; h->ua.p = v; h->ua.n = vn; }
+                } else if (lower_eq(ln, nl, "content-length")) {
+                    if (h->have_cl || vn == 0 || vn > 17) return -1;
+                    unsigned long long x = 0;
+                    for (size_t k = 0; k < vn; k++) {
+                        if (v[k] < '0' || v[k] > '9') return -1;
+                        x = x * 10 + (v[k] - '0');
+                    }
+                    h->have_cl = 1; h->cl = x;
+                } else if (lower_eq(ln, nl, "transfer-encoding")) {
+                    if (h->have_te || !lower_eq(v, vn, "chunked")) return -1;
+                    h->have_te = 1; h->chunked = 1;
+                } else if (lower_eq(ln, nl, "upgrade")) {
+                    if (is_request) return -1; /* the reference pauses the client side */
+                } else if (lower_eq(ln, nl, "connection") || lower_eq(ln, nl, "expect")) {
+                    /* read by nothing that changes a transaction */
+                } else if (nl && is_ws(ln[nl - 1])) {
+                    return -1; /* whitespace before the colon: the reference may still take it */
+                }
+            }
+        }
+        if (!e) break;
+        i += len + 2; /* CRLF (the structure was checked by the caller) */
+        if (i > n) break;
+    }
+    return 0;
+}
+
+/* A complete head at p (n bytes, ending with CRLF CRLF). 0 clean, -1 taint. */
+static int parse_head(Lane *L, const uint8_t *p, size_t n, int is_request, Head *h) {
+    memset(h, 0, sizeof *h);
+    if ((long long)n > L->lim.max_header_bytes) return -1;
+    /* Line structure: every CR is followed by LF and every LF preceded by CR. */
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c == '\r') { if (i + 1 >= n || p[i + 1] != '\n') return -1; i++; }
+        else if (c == '\n') return -1;
+    }
+    const uint8_t *eol = memchr(p, '\r', n); /* the start line's end */
+    size_t ll = (size_t)(eol - p);
+    if (is_request) {
+        const uint8_t *s1 = memchr(p, ' ', ll);
+        if (!s1) return -1;
+        const uint8_t *s2 = memchr(s1 + 1, ' ', (size_t)(eol - s1 - 1));
+        if (!s2 || memchr(s2 + 1, ' ', (size_t)(eol - s2 - 1))) return -1;
+        h->a.p = p; h->a.n = (size_t)(s1 - p);
+        h->b.p = s1 + 1; h->b.n = (size_t)(s2 - s1 - 1);
+        h->c.p = s2 + 1; h->c.n = (size_t)(eol - s2 - 1);
+        if (!known_method(h->a.p, h->a.n) || h->b.n == 0) return -1;
+        if (h->a.n == 7 && memcmp(h->a.p, "CONNECT", 7) == 0) return -1;
+        if ((long long)h->b.n > L->lim.max_uri) return -1;
+        if (h->c.n != 8 || (memcmp(h->c.p, "HTTP/1.1", 8) && memcmp(h->c.p, "HTTP/1.0", 8))) return -1;
+    } else {
+        if (ll < 12 || (memcmp(p, "HTTP/1.1 ", 9) && memcmp(p, "HTTP/1.0 ", 9))) return -1;
+        if (p[9] < '0' || p[9] > '9' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') return -1;
+        if (ll > 12 && p[12] != ' ') return -1;
+        h->a.p = p; h->a.n = 8;
+        h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+        h->c.p = p + 13; h->c.n = ll > 13 ? ll - 13 : 0;
+        if (ll == 13) h->c.n = 0;
+    }
+    /* fields: from after the start line's CRLF to before the final CRLF CRLF */
+    size_t fs = ll + 2, fe = n - 4;
+    if (fs < n - 2) {
+        if (parse_fields(L, p + fs, fe >= fs ? fe - fs : 0, is_request, h) < 0) return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ messages */
+static PyObject *latin1(Span s) { return PyUnicode_DecodeLatin1((const char *)s.p, (Py_ssize_t)s.n, NULL); }
+
+/* One complete head of direction di (0 client, 1 server). Returns 0, or -1 to taint, -2 on a Python error. */
+static int on_head(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long long ts) {
+    Dir *d = &f->d[di];
+    Head h;
+    if (parse_head(L, p, n, di == 0, &h) < 0) return -1;
+    if (di == 0) {
+        if (!h.have_host || h.host.n == 0) return -1; /* the reference then reads the target's authority */
+        if (f->ex_len - f->pend >= L->lim.max_pending) return -1;
+        Ex *e = ex_push(f);
+        if (!e) { PyErr_NoMemory(); return -2; }
+        L->c_requests += (L->pass == 2);
+        e->depth = ++f->depth;
+        e->req_ts = d->msg_ts;
+        e->req_head = (long long)n;
+        e->req_ack = d->ack_first;
+        e->is_head = h.a.n == 4 && memcmp(h.a.p, "HEAD", 4) == 0;
+        if (L->pass == 2) {
+            e->method = latin1(h.a); e->uri = latin1(h.b); e->version = latin1(h.c); e->host = latin1(h.host);
+            if (h.have_ua) e->ua = latin1(h.ua); else { e->ua = Py_None; Py_INCREF(Py_None); }
+            if (h.have_ct) e->req_ct = latin1(h.ct); else { e->req_ct = Py_None; Py_INCREF(Py_None); }
+            if (!e->method || !e->uri || !e->version || !e->host || !e->ua || !e->req_ct) return -2;
+        }
+        if (h.chunked) { d->st = H_CSIZE; d->cdigits = 0; d->csize = 0; }
+        else if (h.have_cl && h.cl) { d->st = H_LENGTH; d->remaining = h.cl; }
+        else { d->st = H_HEAD; e->req_end_ts = ts; e->req_body = 0; e->req_done = 1; }
+        d->body = 0;
+        if (e->req_done && e->resp_done && flush_done(L, f) < 0) return -2;
+        return 0;
+    }
+    /* a response */
+    if (h.status < 200) return -1;              /* interim (1xx) and 101 */
+    if (f->pend >= f->ex_len) return -1;        /* no request waiting: unmatched */
+    Ex *e = ex_at(f, f->pend);
+    if (e->req_ack >= 0 && d->msg_off < e->req_ack) return -1; /* connection.py: answers an unseen request */
+    f->pend++;
+    L->c_responses += (L->pass == 2);
+    e->has_resp = 1;
+    e->resp_ts = d->msg_ts;
+    e->status = h.status;
+    e->resp_head = (long long)n;
+    if (L->pass == 2) {
+        e->resp_version = latin1(h.a); e->reason = latin1(h.c);
+        if (h.have_ct) e->resp_ct = latin1(h.ct); else { e->resp_ct = Py_None; Py_INCREF(Py_None); }
+        if (!e->resp_version || !e->reason || !e->resp_ct) return -2;
+    }
+    int nobody = e->is_head || h.status == 204 || h.status == 304;
+    d->body = 0;
+    if (nobody) d->st = H_HEAD;
+    else if (h.chunked) { d->st = H_CSIZE; d->cdigits = 0; d->csize = 0; }
+    else if (h.have_cl) { if (h.cl) { d->st = H_LENGTH; d->remaining = h.cl; } else d->st = H_HEAD; }
+    else return -1;                             /* read until close */
+    if (d->st == H_HEAD) {
+        e->resp_end_ts = ts; e->resp_body = 0; e->resp_done = 1;
+        if (e->req_done && flush_done(L, f) < 0) return -2;
+    }
+    return 0;
+}
+
+/* The current message of direction di ended with the segment at ts. */
+static int on_end(Lane *L, Flow *f, int di, long long ts) {
+    Dir *d = &f->d[di];
+    d->st = H_HEAD;
+    if (di == 0) {
+        /* the request being parsed is the newest exchange */
+        Ex *e = ex_at(f, f->ex_len - 1);
+        e->req_end_ts = ts; e->req_body = (long long)d->body; e->req_done = 1;
+        if (e->resp_done && flush_done(L, f) < 0) return -2;
+    } else {
+        Ex *e = ex_at(f, f->pend - 1);
+        e->resp_end_ts = ts; e->resp_body = (long long)d->body; e->resp_done = 1;
+        if (e->req_done && flush_done(L, f) < 0) return -2;
+    }
+    return 0;
+}
+
+static int hb_append(Dir *d, const uint8_t *p, size_t n) {
+    if (d->hlen + n > d->hcap) {
+        size_t nc = d->hcap ? d->hcap : 256;
+        while (nc < d->hlen + n) nc *= 2;
+        uint8_t *nb = realloc(d->hb, nc);
+        if (!nb) return -1;
+        d->hb = nb; d->hcap = nc;
+    }
+    memcpy(d->hb + d->hlen, p, n);
+    d->hlen += n;
+    return 0;
+}
+
+static int partial(const Dir *d) {
+    return d->hlen > 0 || (d->st == H_CSIZE && d->cdigits > 0) || d->st == H_CSIZE_LF || d->st == H_TRAIL_LF;
+}
+
+/* One in-order segment's payload for direction di. 0 clean, -1 taint, -2 Python error. */
+static int feed(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long long ts) {
+    Dir *d = &f->d[di];
+    size_t pos = 0;
+    long long off0 = d->fed;
+    d->fed += (long long)n;
+    while (pos < n) {
+        switch (d->st) {
+        case H_HEAD: {
+            if (d->hlen == 0) {
+                if (p[pos] == '\r' || p[pos] == '\n') return -1; /* empty lines before a start line */
+                d->msg_ts = ts;
+                d->msg_off = off0 + (long long)pos;
+                const uint8_t *e = memmem(p + pos, n - pos, "\r\n\r\n", 4);
+                if (!e) {
+                    if ((long long)(n - pos) > L->lim.max_header_bytes) return -1;
+                    if (hb_append(d, p + pos, n - pos) < 0) { PyErr_NoMemory(); return -2; }
+                    return 0;
+                }
+                size_t hn = (size_t)(e - (p + pos)) + 4;
+                int r = on_head(L, f, di, p + pos, hn, ts);
+                if (r < 0) return r;
+                pos += hn;
+            } else {
+                size_t old = d->hlen;
+                size_t from = old >= 3 ? old - 3 : 0;
+                size_t take = n - pos;
+                if (hb_append(d, p + pos, take) < 0) { PyErr_NoMemory(); return -2; }
+                const uint8_t *e = memmem(d->hb + from, d->hlen - from, "\r\n\r\n", 4);
+                if (!e) {
+                    if ((long long)d->hlen > L->lim.max_header_bytes) return -1;
+                    return 0;
+                }
+                size_t hn = (size_t)(e - d->hb) + 4;
+                d->hlen = 0;
+                int r = on_head(L, f, di, d->hb, hn, ts);
+                if (r < 0) return r;
+                pos += hn - old;
+            }
+            break;
+        }
+        case H_LENGTH: case H_CDATA: {
+            size_t avail = n - pos;
+            if (avail < d->remaining) { d->remaining -= avail; d->body += avail; return 0; }
+            d->body += d->remaining; pos += (size_t)d->remaining; d->remaining = 0;
+            if (d->st == H_LENGTH) { int r = on_end(L, f, di, ts); if (r < 0) return r; }
+            else d->st = H_CEND_CR;
+            break;
+        }
+        case H_CSIZE: {
+            uint8_t c = p[pos++];
+            int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                  : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+            if (v >= 0) {
+                if (++d->cdigits > 15) return -1;
+                d->csize = d->csize * 16 + (unsigned)v;
+            } else if (c == '\r' && d->cdigits) d->st = H_CSIZE_LF;
+            else return -1; /* extensions, whitespace, bare LF: the reference's tolerant path */
+            break;
+        }
+        case H_CSIZE_LF:
+            if (p[pos++] != '\n') return -1;
+            if (d->csize == 0) d->st = H_TRAIL_CR;
+            else { d->st = H_CDATA; d->remaining = d->csize; }
+            d->cdigits = 0; d->csize = 0;
+            break;
+        case H_CEND_CR:
+            if (p[pos++] != '\r') return -1;
+            d->st = H_CEND_LF;
+            break;
+        case H_CEND_LF:
+            if (p[pos++] != '\n') return -1;
+            d->st = H_CSIZE;
+            break;
+        case H_TRAIL_CR:
+            if (p[pos++] != '\r') return -1; /* trailer fields */
+            d->st = H_TRAIL_LF;
+            break;
+        case H_TRAIL_LF: {
+            if (p[pos++] != '\n') return -1;
+            int r = on_end(L, f, di, ts);
+            if (r < 0) return r;
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ frames */
+typedef struct {
+    const uint8_t *src, *dst; int alen;
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    const uint8_t *payload; size_t plen;
+    int padding;
+} Seg;
+
+/* decode.frames.Decoder.decode's fast path, exactly: 1 TCP segment, 0 not taken (Python decodes it). */
+static int fast_decode(int linktype, const uint8_t *data, size_t n, Seg *s) {
+    int version = 0; size_t off = 0;
+    if (linktype == 1) {
+        if (n < 14) return 0;
+        if (data[12] == 0x08 && data[13] == 0x00) version = 4;
+        else if (data[12] == 0x86 && data[13] == 0xdd) version = 6;
+        off = 14;
+    } else if (linktype == 0) {
+        if (n < 4) return 0;
+        uint32_t le = (uint32_t)data[0] | ((uint32_t)data[1] << 8) | ((uint32_t)data[2] << 16) | ((uint32_t)data[3] << 24);
+        uint32_t be = rd32(data);
+        if (le == 2 || be == 2) version = 4;
+        else if (le == 24 || le == 28 || le == 30 || be == 24 || be == 28 || be == 30) version = 6;
+        off = 4;
+    } else if (linktype == 101) {
+        version = n ? data[0] >> 4 : 0;
+        off = 0;
+    } else if (linktype == 113) {
+        if (n < 16) return 0;
+        if (data[14] == 0x08 && data[15] == 0x00) version = 4;
+        else if (data[14] == 0x86 && data[15] == 0xdd) version = 6;
+        off = 16;
+    } else {
+        return 0;
+    }
+    if (version == 4 && n >= off + 40) {
+        const uint8_t *ip = data + off;
+        size_t total = rd16(ip + 2);
+        if (ip[0] != 0x45 || ip[9] != 6 || (rd16(ip + 6) & 0x3FFF) || total < 40) return 0;
+        size_t end = off + total < n ? off + total : n;
+        const uint8_t *tcp = ip + 20;
+        uint8_t doff = tcp[12];
+        size_t t = off + 20 + (size_t)((doff >> 4) << 2);
+        if (doff < 0x50 || t > end) return 0;
+        if (end - t != off + total - t) return 0; /* snaplen cut: the reference's gap path */
+        s->src = ip + 12; s->dst = ip + 16; s->alen = 4;
+        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
+        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
+        s->payload = data + t; s->plen = end - t;
+        s->padding = end < n;
+        return 1;
+    }
+    if (version == 6 && n >= off + 60) {
+        const uint8_t *ip = data + off;
+        size_t plen = rd16(ip + 4);
+        if (ip[6] != 6 || (ip[0] >> 4) != 6 || plen < 20) return 0;
+        size_t end = off + 40 + plen < n ? off + 40 + plen : n;
+        const uint8_t *tcp = ip + 40;
+        uint8_t doff = tcp[12];
+        size_t t = off + 40 + (size_t)((doff >> 4) << 2);
+        if (doff < 0x50 || t > end) return 0;
+        if (end - t != off + 40 + plen - t) return 0;
+        s->src = ip + 8; s->dst = ip + 24; s->alen = 16;
+        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
+        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
+        s->payload = data + t; s->plen = end - t;
+        s->padding = end < n;
+        return 1;
+    }
+    return 0;
+}
+
+/* Key of a segment; *dir = 0 when the sender is endpoint a. */
+static void make_key(const uint8_t *src, const uint8_t *dst, int alen, uint16_t sport, uint16_t dport,
+                     Key *k, int *dir) {
+    memset(k, 0, sizeof *k);
+    int c = memcmp(src, dst, (size_t)alen);
+    int src_first = c < 0 || (c == 0 && sport <= dport);
+    k->alen = (uint8_t)alen;
+    if (src_first) {
+        memcpy(k->a, src, (size_t)alen); memcpy(k->b, dst, (size_t)alen); k->pa = sport; k->pb = dport; *dir = 0;
+    } else {
+        memcpy(k->a, dst, (size_t)alen); memcpy(k->b, src, (size_t)alen); k->pa = dport; k->pb = sport; *dir = 1;
+    }
+}
+
+static Tuple *tuple_get(Lane *L, const Key *k, int create) {
+    uint64_t h = key_hash(k);
+    Tuple *t = table_find(&L->tab, k, h);
+    if (t || !create) return t;
+    t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->key = *k; t->hash = h; t->closed_clock = NEVER;
+    if (table_insert(&L->tab, t) < 0) { free(t); return NULL; }
+    return t;
+}
+
+/* pass 2: the ConnInfo strings of a new clean connection */
+static int make_info(Lane *L, Flow *f, Tuple *t) {
+    const uint8_t *cip = f->client ? t->key.b : t->key.a, *sip = f->client ? t->key.a : t->key.b;
+    int cport = f->client ? t->key.pb : t->key.pa, sport = f->client ? t->key.pa : t->key.pb;
+    PyObject *r = PyObject_CallFunction(L->conninfo, "y#iy#iL", (const char *)cip, (Py_ssize_t)t->key.alen, cport,
+                                        (const char *)sip, (Py_ssize_t)t->key.alen, sport, f->first_ts);
+    if (!r) return -1;
+    if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 5) {
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_TypeError, "lane: conninfo must return a 5-tuple");
+        return -1;
+    }
+    f->info = r;
+    return 0;
+}
+
+/* The state machine of one fast-path TCP segment of a tuple that is not tainted.
+ * Returns 0 clean, -1 taint (with a reason), -2 Python error. */
+static int segment(Lane *L, Tuple *t, int sdir, const Seg *s, long long ts, const char **why) {
+    Flow *f = t->flow;
+    uint8_t fl = s->flags;
+    if (f && f->state == S_CLOSED) {
+        /* FlowTable._closed_packet: a SYN with another ISN opens the next connection (flow_reused) */
+        if (fl & F_SYN) {
+            uint32_t old_isn = (sdir == f->client) ? f->isn_c : f->sbase - 1;
+            if ((fl & (F_ACK | F_FIN | F_RST)) || s->plen || s->seq == old_isn) { *why = "syn after close"; return -1; }
+            if (L->pass == 2) L->c_reused++;
+            closed_unlink(t);
+            flow_free(f); t->flow = f = NULL;
+        } else {
+            if (s->plen) { *why = "data after close"; return -1; }
+            return 0;
+        }
+    }
+    if (!f) {
+        if (!(fl & F_SYN) || (fl & (F_ACK | F_FIN | F_RST)) || s->plen) { *why = "no handshake"; return -1; }
+        f = calloc(1, sizeof *f);
+        if (!f) { PyErr_NoMemory(); return -2; }
+        t->flow = f;
+        f->state = S_SYN;
+        f->client = sdir;
+        f->isn_c = s->seq;
+        f->first_ts = ts;
+        f->first_clock = L->cclock;
+        f->d[0].ack_first = f->d[1].ack_first = -1;
+        return 0;
+    }
+    int di = (sdir == f->client) ? 0 : 1; /* 0 client, 1 server */
+    if (f->state == S_SYN) {
+        if (di != 1 || (fl & (F_SYN | F_ACK | F_FIN | F_RST)) != (F_SYN | F_ACK) || s->plen
+                || s->ack != f->isn_c + 1 || L->cclock - f->first_clock >= SYNACK_MAX_NS) {
+            *why = "handshake"; return -1;
+        }
+        f->state = S_EST;
+        f->d[0].nxt = f->isn_c + 1;
+        f->d[1].nxt = s->seq + 1;
+        f->sbase = s->seq + 1;
+        if (L->pass == 2) {
+            L->c_opened++;
+            L->flows_lane++;
+            if (make_info(L, f, t) < 0) return -2;
+        }
+        return 0;
+    }
+    /* established */
+    if (fl & (F_SYN | F_RST)) { *why = "syn/rst"; return -1; }
+    Dir *d = &f->d[di];
+    if (s->plen || (fl & F_FIN)) {
+        if (d->fin) { *why = "after fin"; return -1; }
+        if (s->seq != d->nxt) { *why = "out of order"; return -1; }
+        if (!(fl & F_ACK)) { *why = "no ack"; return -1; }
+        if (di == 1 && !f->d[0].fin && seq_diff(s->ack, f->d[0].nxt) > 0) { *why = "ack rule"; return -1; }
+    }
+    if (s->plen) {
+        if (di == 0 && !partial(d)) {
+            int32_t off = seq_diff(s->ack, f->sbase);
+            d->ack_first = off < 0 ? -1 : off;
+        }
+        d->nxt += (uint32_t)s->plen;
+        int r = feed(L, f, di, s->payload, s->plen, ts);
+        if (r == -1) { *why = "http"; return -1; }
+        if (r < 0) return r;
+    }
+    if (fl & F_FIN) {
+        if (d->st != H_HEAD || d->hlen) { *why = "truncated"; return -1; }
+        d->fin = 1;
+        d->st = H_DEAD;
+        d->nxt += 1;
+        if (f->d[0].fin && f->d[1].fin) {
+            if (f->ex_len) { *why = "pending at close"; return -1; }
+            f->state = S_CLOSED;
+            t->closed_clock = L->cclock;
+            closed_append(L, t);
+            if (L->pass == 2) L->c_closed_fin++;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the record walk */
+static int call_progress(Lane *L, Py_ssize_t pos) {
+    if (PyErr_CheckSignals() < 0) return -1;
+    if (L->progress && L->progress != Py_None) {
+        PyObject *r = PyObject_CallFunction(L->progress, "n", pos);
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long long caplen) {
+    if (L->nonfast_n == L->nonfast_cap) {
+        long long nc = L->nonfast_cap ? L->nonfast_cap * 2 : 256;
+        long long *nb = realloc(L->nonfast, (size_t)nc * 5 * sizeof(long long));
+        if (!nb) return -1;
+        L->nonfast = nb; L->nonfast_cap = nc;
+    }
+    long long *e = L->nonfast + L->nonfast_n * 5;
+    e[0] = idx; e[1] = ts; e[2] = off; e[3] = caplen; e[4] = L->cclock;
+    L->nonfast_n++;
+    return 0;
+}
+
+/* pass 2: hand a frame to the Python analyzer. */
+static int to_python(Lane *L, long long idx, long long ts, const uint8_t *data, size_t caplen) {
+    L->frames_python++;
+    PyObject *r = PyObject_CallFunction(L->py_frame, "LLy#L", idx, ts, (const char *)data, (Py_ssize_t)caplen,
+                                        L->pclock);
+    if (!r) return -1;
+    long long ns, clk;
+    if (!PyArg_ParseTuple(r, "LL", &ns, &clk)) { Py_DECREF(r); return -1; }
+    Py_DECREF(r);
+    L->next_sweep = ns;
+    if (clk > L->pclock) L->pclock = clk;
+    return 0;
+}
+
+static int walk(Lane *L) {
+    const uint8_t *base = L->base;
+    Py_ssize_t size = L->size, pos = L->data_off;
+    long long idx = 0, last_ts = -1, released = pos - pos % 4096, next_release = released + RELEASE_BYTES;
+    L->cclock = NEVER;
+    L->pclock = NEVER;
+    L->sweep_next = NEVER;
+    L->events_i = 0;
+    while (pos < size) {
+        if (pos >= next_release) {
+            long long upto = pos - pos % 4096;
+            madvise((void *)(base + released), (size_t)(upto - released), MADV_DONTNEED);
+            released = upto; next_release = upto + RELEASE_BYTES;
+        }
+        if ((idx & 8191) == 0 && idx && call_progress(L, pos) < 0) return -1;
+        if (pos + 16 > size) { L->damaged = 1; L->damaged_at = pos; break; }
+        const uint8_t *rec = base + pos;
+        uint32_t sec = rdh32(L, rec), frac = rdh32(L, rec + 4), caplen = rdh32(L, rec + 8), wirelen = rdh32(L, rec + 12);
+        if ((long long)caplen > L->max_caplen) { L->damaged = 2; L->damaged_at = pos; break; }
+        Py_ssize_t end = pos + 16 + (Py_ssize_t)caplen;
+        if (end > size) { L->damaged = 1; L->damaged_at = pos; break; }
+        long long ts = (long long)sec * SECOND_NS + (long long)frac * L->ns_unit;
+        const uint8_t *data = rec + 16;
+        idx++;
+        if (L->pass == 1) {
+            if (wirelen > caplen) { L->cut++; L->cut_bytes += wirelen - caplen; }
+            L->wire += wirelen;
+            L->packets++;
+            if (ts < last_ts && L->count_order) L->ooo++;
+            last_ts = ts;
+            if (L->first_ts == NEVER || ts < L->first_ts) L->first_ts = ts;
+            if (L->last_ts == NEVER || ts > L->last_ts) L->last_ts = ts;
+        }
+        pos = end;
+        Seg s;
+        if (L->events_i < L->events_n && L->events[2 * L->events_i] == idx) {
+            clock_to(L, L->events[2 * L->events_i + 1]); /* a TCP frame only Python decodes moves the clock */
+            L->events_i++;
+        }
+        if (!fast_decode(L->linktype, data, caplen, &s)) {
+            if (L->pass == 1) {
+                if (nonfast_add(L, idx, ts, (long long)(data - base), caplen) < 0) { PyErr_NoMemory(); return -1; }
+            } else if (to_python(L, idx, ts, data, caplen) < 0) return -1;
+            continue;
+        }
+        long long clock_before = L->pclock;
+        clock_to(L, ts);
+        Key k; int sdir;
+        make_key(s.src, s.dst, s.alen, s.sport, s.dport, &k, &sdir);
+        Tuple *t = tuple_get(L, &k, 1);
+        if (!t) { PyErr_NoMemory(); return -1; }
+        if (L->pass == 2 && t->tainted) {
+            if (to_python(L, idx, ts, data, caplen) < 0) return -1;
+            continue;
+        }
+        t->last_clock = L->cclock;
+        lru_touch(L, t);
+        if (L->pass == 2) {
+            /* the reference's packet clock and its sweep (Analyzer.skip_segment) come first */
+            if (ts > L->pclock) {
+                L->pclock = ts;
+                if (ts >= L->next_sweep) {
+                    PyObject *r = PyObject_CallFunction(L->py_tick, "LLL", idx, ts, clock_before);
+                    if (!r) return -1;
+                    L->next_sweep = PyLong_AsLongLong(r);
+                    Py_DECREF(r);
+                    if (PyErr_Occurred()) return -1;
+                }
+            }
+            L->c_tcp_packets++;
+            L->c_tcp_payload += (long long)s.plen;
+            L->c_padding += s.padding;
+        }
+        if (t->tainted) continue;
+        const char *why = NULL;
+        int r = segment(L, t, sdir, &s, ts, &why);
+        if (r == -2 || L->error) return -1;
+        if (r == -1) {
+            if (L->pass == 2) {
+                PyErr_Format(PyExc_RuntimeError, "lane: a connection left the clean path in the second pass (%s)", why);
+                return -1;
+            }
+            taint(L, t, why);
+        }
+    }
+    L->frames = idx;
+    return 0;
+}
+
+/* End of capture, pass 1: connections that the reference would end with something pending are tainted;
+ * the clean ones still open are counted flow_open_at_end in pass 2. */
+static void finish_tuples(Lane *L) {
+    long long idle_limit = L->lim.idle_ns - MARGIN_NS;
+    for (size_t i = 0; i < L->tab.cap; i++) {
+        Tuple *t = L->tab.slots[i];
+        if (!t || t->tainted || !t->flow) continue;
+        Flow *f = t->flow;
+        if (f->state == S_CLOSED) continue;
+        if (f->state == S_SYN || f->ex_len || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen
+                || f->d[0].st != H_HEAD || f->d[1].st != H_HEAD || L->cclock - t->last_clock >= idle_limit) {
+            taint(L, t, "open at end");
+        } else if (L->pass == 2) {
+            L->c_open_at_end++;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ Python API */
+static void lane_clear_tables(Lane *L) {
+    if (L->tab.slots) {
+        for (size_t i = 0; i < L->tab.cap; i++) {
+            Tuple *t = L->tab.slots[i];
+            if (t) { flow_free(t->flow); free(t); }
+        }
+        free(L->tab.slots);
+        L->tab.slots = NULL;
+    }
+}
+
+static void Lane_dealloc(Lane *L) {
+    lane_clear_tables(L);
+    free(L->nonfast);
+    free(L->events);
+    if (L->have_view) PyBuffer_Release(&L->view);
+    Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
+    Py_XDECREF(L->tx_type); Py_XDECREF(L->progress);
+    Py_TYPE(L)->tp_free((PyObject *)L);
+}
+
+static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"buffer", "data_offset", "linktype", "swapped", "ns_unit", "max_caplen",
+                             "count_order", "limits", NULL};
+    PyObject *buf, *limits;
+    Py_ssize_t data_off;
+    int linktype, swapped, count_order;
+    long long ns_unit, max_caplen;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OnipLLpO", kwlist, &buf, &data_off, &linktype, &swapped,
+                                     &ns_unit, &max_caplen, &count_order, &limits))
+        return -1;
+    if (L->have_view) { PyErr_SetString(PyExc_RuntimeError, "Lane already initialised"); return -1; }
+    if (PyObject_GetBuffer(buf, &L->view, PyBUF_SIMPLE) < 0) return -1;
+    L->have_view = 1;
+    L->base = L->view.buf; L->size = L->view.len; L->data_off = data_off;
+    L->linktype = linktype; L->swapped = swapped; L->ns_unit = ns_unit; L->max_caplen = max_caplen;
+    L->count_order = count_order;
+    if (!PyArg_ParseTuple(limits, "LLLLLLL", &L->lim.max_flows, &L->lim.idle_ns, &L->lim.linger_ns,
+                          &L->lim.max_header_bytes, &L->lim.max_headers, &L->lim.max_pending, &L->lim.max_uri))
+        return -1;
+    if (table_init(&L->tab) < 0) { PyErr_NoMemory(); return -1; }
+    L->lru.lru_next = L->lru.lru_prev = &L->lru;
+    L->closed.cl_next = L->closed.cl_prev = &L->closed;
+    L->first_ts = L->last_ts = NEVER;
+    return 0;
+}
+
+static void reset_live(Lane *L) {
+    L->lru.lru_next = L->lru.lru_prev = &L->lru;
+    L->closed.cl_next = L->closed.cl_prev = &L->closed;
+    L->live = 0;
+    for (size_t i = 0; i < L->tab.cap; i++) {
+        Tuple *t = L->tab.slots[i];
+        if (!t) continue;
+        t->in_lru = 0;
+        t->in_closed = 0;
+        flow_free(t->flow); t->flow = NULL;
+        t->closed_clock = NEVER;
+        if (!t->tainted) { L->tab.slots[i] = NULL; free(t); L->tab.len--; }
+    }
+    /* rebuild the table without the clean tuples (backward shift is not valid after bulk removal) */
+    Table nt;
+    if (table_init(&nt) == 0) {
+        for (size_t i = 0; i < L->tab.cap; i++) if (L->tab.slots[i]) table_insert(&nt, L->tab.slots[i]);
+        free(L->tab.slots);
+        L->tab = nt;
+    }
+}
+
+/* scan(progress, events=()) -> (status, frames, max_live): pass 1. status: "ok", "truncated" or "corrupt".
+ * events: (frame index, ts) of the TCP segments in frames only Python decodes, in frame order: they move
+ * the packet clock. A second scan() (with the events the first one let Python find) starts afresh. */
+static PyObject *Lane_scan(Lane *L, PyObject *args) {
+    PyObject *progress = Py_None, *events = NULL;
+    if (!PyArg_ParseTuple(args, "|OO", &progress, &events)) return NULL;
+    if (L->pass > 1) { PyErr_SetString(PyExc_RuntimeError, "scan() after run()"); return NULL; }
+    if (L->pass == 1) {
+        lane_clear_tables(L);
+        if (table_init(&L->tab) < 0) return PyErr_NoMemory();
+        L->lru.lru_next = L->lru.lru_prev = &L->lru;
+        L->closed.cl_next = L->closed.cl_prev = &L->closed;
+        L->live = L->max_live = 0;
+        L->frames = L->packets = L->wire = L->cut = L->cut_bytes = L->ooo = 0;
+        L->first_ts = L->last_ts = NEVER;
+        L->nonfast_n = 0; L->damaged = 0; L->tuples_tainted = 0;
+        L->taint_reason[0] = 0;
+        memset(L->reasons, 0, sizeof L->reasons); memset(L->reason_n, 0, sizeof L->reason_n);
+    }
+    free(L->events); L->events = NULL; L->events_n = 0;
+    if (events && events != Py_None) {
+        PyObject *seq = PySequence_Fast(events, "events must be a sequence");
+        if (!seq) return NULL;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        L->events = malloc(sizeof(long long) * 2 * (size_t)(n ? n : 1));
+        if (!L->events) { Py_DECREF(seq); return PyErr_NoMemory(); }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "LL", &L->events[2 * i], &L->events[2 * i + 1])) {
+                Py_DECREF(seq); return NULL;
+            }
+        }
+        L->events_n = n;
+        Py_DECREF(seq);
+    }
+    L->pass = 1;
+    Py_INCREF(progress); Py_XSETREF(L->progress, progress);
+    if (walk(L) < 0) return NULL;
+    finish_tuples(L);
+    const char *st = L->damaged == 1 ? "truncated" : L->damaged == 2 ? "corrupt" : "ok";
+    return Py_BuildValue("sLL", st, L->frames, L->max_live);
+}
+
+/* nonfast() -> list of (index, ts, offset, caplen, clock) for the frames Python must decode. */
+static PyObject *Lane_nonfast(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New((Py_ssize_t)L->nonfast_n);
+    if (!out) return NULL;
+    for (long long i = 0; i < L->nonfast_n; i++) {
+        long long *e = L->nonfast + i * 5;
+        PyObject *x = Py_BuildValue("LLLLL", e[0], e[1], e[2], e[3], e[4]);
+        if (!x) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, x);
+    }
+    return out;
+}
+
+/* taint(src, sport, dst, dport): a 4-tuple Python found in a frame the fast decoder does not take. */
+static PyObject *Lane_taint(Lane *L, PyObject *args) {
+    Py_buffer a, b;
+    int pa, pb;
+    if (!PyArg_ParseTuple(args, "y*iy*i", &a, &pa, &b, &pb)) return NULL;
+    if (a.len != b.len || (a.len != 4 && a.len != 16)) {
+        PyBuffer_Release(&a); PyBuffer_Release(&b);
+        Py_RETURN_NONE; /* an address family the lane never keys: nothing of the lane's to taint */
+    }
+    Key k; int dir;
+    make_key(a.buf, b.buf, (int)a.len, (uint16_t)pa, (uint16_t)pb, &k, &dir);
+    PyBuffer_Release(&a); PyBuffer_Release(&b);
+    Tuple *t = tuple_get(L, &k, 1);
+    if (!t) return PyErr_NoMemory();
+    taint(L, t, "python frame");
+    Py_RETURN_NONE;
+}
+
+/* run(frame, tick, sink, conninfo, tx_type, slot_descriptors, next_sweep, progress): pass 2. */
+static PyObject *Lane_run(Lane *L, PyObject *args) {
+    PyObject *frame, *tick, *sink, *conninfo, *tx_type, *slots, *progress;
+    long long next_sweep;
+    if (!PyArg_ParseTuple(args, "OOOOOOLO", &frame, &tick, &sink, &conninfo, &tx_type, &slots, &next_sweep,
+                          &progress))
+        return NULL;
+    if (L->pass != 1 || L->damaged) { PyErr_SetString(PyExc_RuntimeError, "run() needs a clean scan() first"); return NULL; }
+    if (!PyType_Check(tx_type) || !PySequence_Check(slots) || PySequence_Size(slots) != T_NFIELDS) {
+        PyErr_SetString(PyExc_TypeError, "run(): tx_type must be a type and slot_descriptors its 29 slots");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < T_NFIELDS; i++) {
+        PyObject *d = PySequence_GetItem(slots, i);
+        if (!d) return NULL;
+        if (Py_TYPE(d) != &PyMemberDescr_Type) {
+            Py_DECREF(d);
+            PyErr_SetString(PyExc_TypeError, "run(): slot_descriptors must be member descriptors");
+            return NULL;
+        }
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX) { Py_DECREF(d); PyErr_SetString(PyExc_TypeError, "run(): not an object slot"); return NULL; }
+        L->offs[i] = m->offset;
+        Py_DECREF(d);
+    }
+    L->pass = 2;
+    Py_INCREF(frame); Py_XSETREF(L->py_frame, frame);
+    Py_INCREF(tick); Py_XSETREF(L->py_tick, tick);
+    Py_INCREF(sink); Py_XSETREF(L->sink, sink);
+    Py_INCREF(conninfo); Py_XSETREF(L->conninfo, conninfo);
+    Py_INCREF(tx_type); Py_XSETREF(L->tx_type, tx_type);
+    Py_INCREF(progress); Py_XSETREF(L->progress, progress);
+    L->next_sweep = next_sweep;
+    reset_live(L);
+    if (walk(L) < 0) return NULL;
+    finish_tuples(L);
+    return PyLong_FromLongLong(L->pclock);
+}
+
+static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue(
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
+        "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
+        "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding,
+        "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
+        "flow_open_at_end", L->c_open_at_end, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);
+}
+
+static PyObject *Lane_stats(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    PyObject *why = PyDict_New();
+    if (!why) return NULL;
+    for (int i = 0; i < 32 && L->reasons[i]; i++) {
+        PyObject *n = PyLong_FromLongLong(L->reason_n[i]);
+        if (!n || PyDict_SetItemString(why, L->reasons[i], n) < 0) { Py_XDECREF(n); Py_DECREF(why); return NULL; }
+        Py_DECREF(n);
+    }
+    PyObject *r = Py_BuildValue("{sLsLsLsLsLsLsLss}", "frames", L->frames, "flows_lane", L->flows_lane,
+                         "flows_python", L->tuples_tainted, "frames_python", L->frames_python,
+                         "frames_nonfast", L->nonfast_n, "transactions_lane", L->c_transactions,
+                         "max_live_tuples", L->max_live, "first_taint", L->taint_reason);
+    if (r && PyDict_SetItemString(r, "python_because", why) < 0) Py_CLEAR(r);
+    Py_DECREF(why);
+    return r;
+}
+
+static PyObject *Lane_span(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    if (L->first_ts == NEVER) return Py_BuildValue("(OO)", Py_None, Py_None);
+    return Py_BuildValue("(LL)", L->first_ts, L->last_ts);
+}
+
+static PyObject *Lane_release(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    if (L->have_view) { PyBuffer_Release(&L->view); L->have_view = 0; L->base = NULL; L->size = 0; }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Lane_methods[] = {
+    {"scan", (PyCFunction)Lane_scan, METH_VARARGS, "pass 1: find the 4-tuples that leave the clean path"},
+    {"nonfast", (PyCFunction)Lane_nonfast, METH_NOARGS, "frames the fast decoder did not take"},
+    {"taint", (PyCFunction)Lane_taint, METH_VARARGS, "give a 4-tuple to the Python analyzer"},
+    {"run", (PyCFunction)Lane_run, METH_VARARGS, "pass 2: analyse clean connections, hand the rest to Python"},
+    {"counters", (PyCFunction)Lane_counters, METH_NOARGS, "the lane's counts (netrum.counters names)"},
+    {"stats", (PyCFunction)Lane_stats, METH_NOARGS, "how the work was split"},
+    {"span", (PyCFunction)Lane_span, METH_NOARGS, "(first_ts, last_ts) of the capture"},
+    {"release", (PyCFunction)Lane_release, METH_NOARGS, "let go of the capture buffer"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LaneType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "netrum._lane.Lane",
+    .tp_basicsize = sizeof(Lane),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The compiled lane over one mmap'ed classic pcap file (see netrum/lane.py).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Lane_init,
+    .tp_dealloc = (destructor)Lane_dealloc,
+    .tp_methods = Lane_methods,
+};
+
+static struct PyModuleDef lanemod = {PyModuleDef_HEAD_INIT, "_lane", "netrum's compiled lane (issue 6)", -1, NULL};
+
+PyMODINIT_FUNC PyInit__lane(void) {
+    if (PyType_Ready(&LaneType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&lanemod);
+    if (!m) return NULL;
+    Py_INCREF(&LaneType);
+    if (PyModule_AddObject(m, "Lane", (PyObject *)&LaneType) < 0) { Py_DECREF(&LaneType); Py_DECREF(m); return NULL; }
+    return m;
+}

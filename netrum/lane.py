@@ -1,0 +1,167 @@
+"""The compiled lane of `netrum analyze`: clean connections analysed in C, the rest by the Python analyzer.
+
+The pure-Python pipeline (decode -> flows -> http) is the reference. ``netrum._lane`` (netrum/_lane.c)
+takes, on one classic pcap file, the TCP connections that stay on a narrow path the reference handles in
+one obvious way: handshake seen, every segment in order with nothing lost or repeated, no RST, strictly
+well-formed HTTP/1.x heads, Content-Length or plain chunked bodies. Any 4-tuple with anything else in it,
+anywhere in the capture, is the Python analyzer's, whole. The output is the same, byte for byte
+(tests/test_lane.py holds the two to it); only the time differs.
+
+Two passes over the mmap'ed file:
+
+1. ``Lane.scan``: the C state machine over every fast-path TCP frame marks the 4-tuples that leave the
+   path; the frames the C decoder does not take (tunnels, VLANs, fragments, non-TCP...) are decoded here
+   with a scratch ``Decoder`` and their 4-tuples given to Python too.
+2. ``Lane.run``: clean connections are analysed in C, which builds each ``Transaction`` and hands it to
+   the same sink the Python analyzer uses; every other frame goes, in capture order, to an ``Analyzer``
+   in partitioned mode (``partition=(0, 1)``: it owns whatever it is given), told the packet clock of
+   the frames it does not see so that its once-a-second sweeps run at the same packet times as in a
+   run of its own (netrum.pipeline's scale-out rules).
+
+The lane stands aside (the whole run is Python's, nothing written yet) when the extension is not built,
+``NETRUM_PURE=1``, the engine is "python", the input is not a single seekable classic pcap file, filters
+or consumer options are set, the file is damaged (the Python reader reports the damage), too many frames
+need Python's decoder, or the connection table could approach ``max_flows`` (the reference would evict).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from netrum.capture.pcapfile import CaptureReader
+from netrum.counters import Counters
+from netrum.decode.addr import addr_to_str
+from netrum.decode.frames import Decoder
+from netrum.flows.table import conn_id
+from netrum.limits import Limits
+from netrum.pipeline import Analyzer
+from netrum.records import Transaction
+
+try:
+    from netrum import _lane  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - no C compiler where netrum was installed
+    _lane = None
+
+# More frames than this share for Python's decoder in pass 1: the lane would save little; stand aside.
+MAX_NONFAST_SHARE = 0.2
+
+
+def available() -> bool:
+    """The extension is built and not disabled by ``NETRUM_PURE=1``."""
+    return _lane is not None and os.environ.get("NETRUM_PURE") != "1"
+
+
+@dataclass
+class LaneOutcome:
+    """What a lane run did: ``used`` False means it stood aside before analysing anything (``reason``)."""
+
+    used: bool
+    reason: str = ""
+    stats: dict[str, object] = field(default_factory=dict)
+    interrupted: bool = False
+    error: str = ""
+
+
+def _slots() -> list[object]:
+    return [Transaction.__dict__[f] for f in Transaction.__slots__]  # type: ignore[attr-defined]
+
+
+def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> tuple[str, str, int, str, int]:
+    """What ConnInfo holds for a connection (netrum.flows.table): its id and printable endpoints."""
+    return (conn_id(cip, cport, sip, sport, first_ts), addr_to_str(cip), cport, addr_to_str(sip), sport)
+
+
+def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
+             progress: Callable[[int], None] | None = None) -> LaneOutcome:
+    """Analyse ``reader``'s file with the lane, feeding ``analyzer`` (built with ``partition=(0, 1)``) the
+    frames that are not the lane's; the sink gets every transaction in the single run's order. Returns
+    with ``used`` False, having fed nothing, when the lane stands aside. The caller calls
+    ``analyzer.finish()`` afterwards, as after ``feed``."""
+    if _lane is None:
+        return LaneOutcome(False, "extension not built")
+    mm = reader.mmap_buffer()
+    if mm is None:
+        return LaneOutcome(False, "not an mmap-able classic pcap file")
+    order, ns_unit, max_caplen, linktype, data_off = reader.pcap_params()
+    lane = _lane.Lane(
+        mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen,
+        reader.count_order,
+        (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
+         limits.max_headers, limits.max_pending_requests, limits.max_uri_chars),
+    )
+    size = len(mm)
+    reported = [0]
+
+    def report_at(done_bytes: int) -> None:
+        # Progress in file bytes: each pass stands for half of the file.
+        if progress is not None and done_bytes > reported[0]:
+            progress(done_bytes - reported[0])
+            reported[0] = done_bytes
+
+    try:
+        try:
+            status, frames, max_live = lane.scan(lambda pos: report_at(pos // 2))
+        except KeyboardInterrupt:
+            return LaneOutcome(False, "interrupted during the first pass")
+        if status != "ok":
+            return LaneOutcome(False, f"damaged file ({status}): the Python reader reports it")
+        if max_live * 2 > limits.max_flows:
+            return LaneOutcome(False, f"{max_live} connections at once: too close to max_flows")
+        nonfast = lane.nonfast()
+        if frames and len(nonfast) > MAX_NONFAST_SHARE * frames:
+            return LaneOutcome(False, f"{len(nonfast)} of {frames} frames need the general decoder")
+        # Frames the C decoder does not take: decoded here (a scratch decoder: they are decoded and counted
+        # again in pass 2). Their 4-tuples are Python's; their TCP segments move the packet clock, so the
+        # first pass is run again with them when there are any (the lane's sweeps must fall when the
+        # reference's do).
+        decoder = Decoder(Counters(), limits)
+        events: list[tuple[int, int]] = []
+        foreign: list[tuple[bytes, int, bytes, int]] = []
+        for index, ts, off, caplen, _clock in nonfast:
+            seg = decoder.decode(ts, linktype, mm[off:off + caplen])
+            if seg is not None:
+                events.append((index, ts))
+                foreign.append((seg[0], seg[2], seg[1], seg[3]))
+        if events:
+            status, frames, max_live = lane.scan(None, events)
+        for src, sport, dst, dport in foreign:
+            lane.taint(src, sport, dst, dport)
+        linktypes = analyzer.linktypes
+        own_frame = analyzer.own_frame
+
+        def frame(index: int, ts: int, data: bytes, clock: int) -> tuple[int, int]:
+            analyzer._clock = max(analyzer._clock, clock)
+            own_frame(index, ts, linktype, data, -1)
+            return analyzer._next_sweep, analyzer._clock
+
+        def tick(index: int, ts: int, clock_before: int) -> int:
+            analyzer._clock = max(analyzer._clock, clock_before)
+            analyzer.skip_segment(index, ts)
+            return analyzer._next_sweep
+
+        outcome = LaneOutcome(True)
+        try:
+            clock = lane.run(frame, tick, analyzer._sink, _conninfo, Transaction, _slots(), analyzer._next_sweep,
+                             lambda pos: report_at((size + pos) // 2))
+            analyzer._clock = max(analyzer._clock, clock)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+        except Exception as e:  # noqa: BLE001 - results so far are kept; the caller marks the run partial
+            outcome.error = f"{type(e).__name__}: {e}"
+        analyzer.frames = int(lane.stats()["frames"])  # type: ignore[call-overload]
+        first, last = lane.span()
+        analyzer.first_ts_ns, analyzer.last_ts_ns = first, last
+        if frames:
+            linktypes.add(linktype)
+        analyzer.counters.merge(lane.counters())
+        outcome.stats = lane.stats()
+        report_at(size)
+        return outcome
+    finally:
+        lane.release()
+        del mm
+
+
+__all__ = ["LaneOutcome", "available", "run_lane"]
