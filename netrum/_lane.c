@@ -65,7 +65,39 @@ typedef struct Tuple {
     int in_lru;
     struct Tuple *cl_prev, *cl_next;   /* closed connections still remembered by the reference, oldest first */
     int in_closed;
+    int owner;                   /* the worker that analyses this 4-tuple (scale-out; 0 in one process) */
+    long long start_idx;         /* frame that opened this incarnation: its id in the tainted set */
 } Tuple;
+
+/* A set of frame indexes (>= 1): the incarnations of 4-tuples given to Python, found by pass 1. */
+typedef struct { long long *v; size_t cap, len; } IdxSet;
+
+static int idxset_add(IdxSet *s, long long x) {
+    if ((s->len + 1) * 2 >= s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        long long *nv = calloc(nc, sizeof(long long));
+        if (!nv) return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            long long y = s->v[i];
+            if (!y) continue;
+            size_t j = (size_t)(y * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+            while (nv[j]) j = (j + 1) & (nc - 1);
+            nv[j] = y;
+        }
+        free(s->v); s->v = nv; s->cap = nc;
+    }
+    size_t j = (size_t)(x * 0x9E3779B97F4A7C15ULL) & (s->cap - 1);
+    while (s->v[j]) { if (s->v[j] == x) return 0; j = (j + 1) & (s->cap - 1); }
+    s->v[j] = x; s->len++;
+    return 0;
+}
+
+static int idxset_has(const IdxSet *s, long long x) {
+    if (!s->cap) return 0;
+    size_t j = (size_t)(x * 0x9E3779B97F4A7C15ULL) & (s->cap - 1);
+    while (s->v[j]) { if (s->v[j] == x) return 1; j = (j + 1) & (s->cap - 1); }
+    return 0;
+}
 
 typedef struct {
     Tuple **slots;
@@ -192,6 +224,10 @@ typedef struct {
     Tuple closed;          /* sentinel of the closed list (FlowTable._closed) */
     long long sweep_next;  /* the reference's next lifecycle sweep (FlowTable._sweep, once a second) */
     long long *events; long long events_n, events_i; /* (frame index, ts) of TCP frames only Python decodes */
+    Key *event_keys;
+    int part_k, part_n;    /* this worker and the number of workers (scale-out by 4-tuple) */
+    long long load[64];    /* TCP segments given to each worker so far (pipeline.FlowAssigner's rule) */
+    IdxSet tainted;        /* incarnations given to Python (start frame indexes), from pass 1 */
     long long live;        /* tuples in the live list */
     long long max_live;
     int pass;              /* 1 or 2 */
@@ -210,7 +246,8 @@ typedef struct {
     Py_ssize_t offs[29];   /* Transaction slot offsets, in field order */
     long long next_sweep;  /* the Python analyzer's next sweep time */
     long long pclock;      /* the packet clock shared with the Python analyzer */
-    int error;             /* a Python exception is set: stop */
+    int error;             /* 1: a Python exception is set; 2: out of memory */
+    long long cur_idx;     /* the frame being analysed (emission keys) */
     char taint_reason[64];
     const char *reasons[32]; long long reason_n[32]; /* why 4-tuples were given to Python (stats) */
 } Lane;
@@ -274,6 +311,8 @@ static void closed_unlink(Tuple *t) {
 static void taint(Lane *L, Tuple *t, const char *why) {
     if (t->tainted) return;
     t->tainted = 1;
+    if (idxset_add(&L->tainted, t->start_idx) < 0) L->error = 2; /* out of memory: reported by walk() */
+    if (t->owner != L->part_k) return;
     L->tuples_tainted++;
     if (!L->taint_reason[0]) snprintf(L->taint_reason, sizeof L->taint_reason, "%s", why);
     for (int i = 0; i < 32; i++) {
@@ -307,28 +346,29 @@ static void drop_tuple(Lane *L, Tuple *t) {
 
 /* The reference's once-a-second lifecycle sweep (FlowTable._sweep), at the same packet times: closed
  * records are forgotten after their linger (exactly: a SYN before that is a reuse, after it a new flow);
- * clean connections silent for nearly the idle timeout are tainted (the reference expires them after it,
- * flow_expired_idle); tainted tuples leave the live count once beyond every timer. */
+ * this worker's clean connections silent for nearly the idle timeout are tainted (the reference expires
+ * them after it: flow_expired_idle); a 4-tuple silent beyond every timer of the reference (an incarnation
+ * is over: the reference remembers nothing of it) leaves the tables, and its next frame opens a new
+ * incarnation with a new owner, as pipeline.FlowAssigner forgets owners. */
 static void do_sweep(Lane *L) {
     long long now = L->cclock;
     L->sweep_next = now + SECOND_NS;
     while (L->closed.cl_next != &L->closed) {
         Tuple *t = L->closed.cl_next;
         if (now - t->closed_clock < L->lim.linger_ns) break;
-        drop_tuple(L, t);
+        closed_unlink(t);
+        flow_free(t->flow);
+        t->flow = NULL;
     }
     long long idle_limit = L->lim.idle_ns - MARGIN_NS;
-    while (L->lru.lru_next != &L->lru) {
-        Tuple *t = L->lru.lru_next;
+    Tuple *t = L->lru.lru_next;
+    while (t != &L->lru) {
+        Tuple *next = t->lru_next;
         long long quiet = now - t->last_clock;
-        if (t->flow && t->flow->state != S_CLOSED && !t->tainted) {
-            if (quiet < idle_limit) break;
-            taint(L, t, "idle");
-            continue; /* now tainted: handled below */
-        }
-        if (quiet < forget_ns(L)) break;
-        if (t->tainted) lru_unlink(L, t);
-        else drop_tuple(L, t);
+        if (quiet < idle_limit) break;
+        if (t->flow && t->flow->state != S_CLOSED && !t->tainted) taint(L, t, "idle");
+        else if (quiet >= forget_ns(L)) drop_tuple(L, t);
+        t = next;
     }
 }
 
@@ -407,7 +447,7 @@ static int emit(Lane *L, Flow *f, Ex *e) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "lane: a field of a clean exchange is missing");
         return -1;
     }
-    PyObject *r = PyObject_CallOneArg(L->sink, tx);
+    PyObject *r = L->part_n > 1 ? PyObject_CallFunction(L->sink, "OL", tx, L->cur_idx) : PyObject_CallOneArg(L->sink, tx);
     Py_DECREF(tx);
     if (!r) return -1;
     Py_DECREF(r);
@@ -842,6 +882,10 @@ static Tuple *tuple_get(Lane *L, const Key *k, int create) {
     if (!t) return NULL;
     t->key = *k; t->hash = h; t->closed_clock = NEVER;
     if (table_insert(&L->tab, t) < 0) { free(t); return NULL; }
+    /* pipeline.FlowAssigner: a new 4-tuple goes to the least-loaded worker, ties to the lowest number */
+    int o = 0;
+    for (int i = 1; i < L->part_n; i++) if (L->load[i] < L->load[o]) o = i;
+    t->owner = o;
     return t;
 }
 
@@ -968,11 +1012,12 @@ static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long
     return 0;
 }
 
-/* pass 2: hand a frame to the Python analyzer. */
-static int to_python(Lane *L, long long idx, long long ts, const uint8_t *data, size_t caplen) {
-    L->frames_python++;
-    PyObject *r = PyObject_CallFunction(L->py_frame, "LLy#L", idx, ts, (const char *)data, (Py_ssize_t)caplen,
-                                        L->pclock);
+/* pass 2: hand a frame to the Python analyzer (Analyzer.own_frame with the owner decided here). */
+static int to_python(Lane *L, long long idx, long long ts, const uint8_t *data, size_t caplen, int owner,
+                     long long clock) {
+    if (owner == L->part_k) L->frames_python++;
+    PyObject *r = PyObject_CallFunction(L->py_frame, "LLy#Li", idx, ts, (const char *)data, (Py_ssize_t)caplen,
+                                        clock, owner);
     if (!r) return -1;
     long long ns, clk;
     if (!PyArg_ParseTuple(r, "LL", &ns, &clk)) { Py_DECREF(r); return -1; }
@@ -1018,13 +1063,28 @@ static int walk(Lane *L) {
         pos = end;
         Seg s;
         if (L->events_i < L->events_n && L->events[2 * L->events_i] == idx) {
-            clock_to(L, L->events[2 * L->events_i + 1]); /* a TCP frame only Python decodes moves the clock */
+            /* A TCP segment only Python decodes (tunnel, VLAN, fragment...): it moves the packet clock, its
+             * 4-tuple is counted by the assigner, and that incarnation is Python's. */
+            long long ets = L->events[2 * L->events_i + 1];
+            Key *ek = &L->event_keys[L->events_i];
             L->events_i++;
+            long long clock_before = L->pclock;
+            clock_to(L, ets);
+            Tuple *t = tuple_get(L, ek, 1);
+            if (!t) { PyErr_NoMemory(); return -1; }
+            if (t->start_idx == 0) { t->start_idx = idx; if (L->pass == 2) t->tainted = 1; }
+            L->load[t->owner]++;
+            t->last_clock = L->cclock;
+            lru_touch(L, t);
+            if (L->pass == 1) taint(L, t, "python frame");
+            else if (to_python(L, idx, ts, data, caplen, t->owner, clock_before) < 0) return -1;
+            continue;
         }
         if (!fast_decode(L->linktype, data, caplen, &s)) {
+            /* Not TCP (or not decodable): every worker's decoder sees it (fragment state); worker 0 counts it. */
             if (L->pass == 1) {
                 if (nonfast_add(L, idx, ts, (long long)(data - base), caplen) < 0) { PyErr_NoMemory(); return -1; }
-            } else if (to_python(L, idx, ts, data, caplen) < 0) return -1;
+            } else if (to_python(L, idx, ts, data, caplen, 0, L->pclock) < 0) return -1;
             continue;
         }
         long long clock_before = L->pclock;
@@ -1033,13 +1093,19 @@ static int walk(Lane *L) {
         make_key(s.src, s.dst, s.alen, s.sport, s.dport, &k, &sdir);
         Tuple *t = tuple_get(L, &k, 1);
         if (!t) { PyErr_NoMemory(); return -1; }
-        if (L->pass == 2 && t->tainted) {
-            if (to_python(L, idx, ts, data, caplen) < 0) return -1;
-            continue;
+        if (t->start_idx == 0) {
+            t->start_idx = idx;
+            if (L->pass == 2) t->tainted = idxset_has(&L->tainted, idx);
         }
+        L->load[t->owner]++;
         t->last_clock = L->cclock;
         lru_touch(L, t);
+        int mine = t->owner == L->part_k;
         if (L->pass == 2) {
+            if (mine && t->tainted) {
+                if (to_python(L, idx, ts, data, caplen, t->owner, clock_before) < 0) return -1;
+                continue;
+            }
             /* the reference's packet clock and its sweep (Analyzer.skip_segment) come first */
             if (ts > L->pclock) {
                 L->pclock = ts;
@@ -1051,14 +1117,16 @@ static int walk(Lane *L) {
                     if (PyErr_Occurred()) return -1;
                 }
             }
+            if (!mine) continue;
             L->c_tcp_packets++;
             L->c_tcp_payload += (long long)s.plen;
             L->c_padding += s.padding;
         }
-        if (t->tainted) continue;
+        if (!mine || t->tainted) continue;
+        L->cur_idx = idx;
         const char *why = NULL;
         int r = segment(L, t, sdir, &s, ts, &why);
-        if (r == -2 || L->error) return -1;
+        if (r == -2 || L->error == 1) return -1;
         if (r == -1) {
             if (L->pass == 2) {
                 PyErr_Format(PyExc_RuntimeError, "lane: a connection left the clean path in the second pass (%s)", why);
@@ -1066,6 +1134,7 @@ static int walk(Lane *L) {
             }
             taint(L, t, why);
         }
+        if (L->error == 2) { PyErr_NoMemory(); return -1; }
     }
     L->frames = idx;
     return 0;
@@ -1077,7 +1146,7 @@ static void finish_tuples(Lane *L) {
     long long idle_limit = L->lim.idle_ns - MARGIN_NS;
     for (size_t i = 0; i < L->tab.cap; i++) {
         Tuple *t = L->tab.slots[i];
-        if (!t || t->tainted || !t->flow) continue;
+        if (!t || t->tainted || !t->flow || t->owner != L->part_k) continue;
         Flow *f = t->flow;
         if (f->state == S_CLOSED) continue;
         if (f->state == S_SYN || f->ex_len || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen
@@ -1105,6 +1174,8 @@ static void Lane_dealloc(Lane *L) {
     lane_clear_tables(L);
     free(L->nonfast);
     free(L->events);
+    free(L->event_keys);
+    free(L->tainted.v);
     if (L->have_view) PyBuffer_Release(&L->view);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
     Py_XDECREF(L->tx_type); Py_XDECREF(L->progress);
@@ -1113,14 +1184,20 @@ static void Lane_dealloc(Lane *L) {
 
 static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"buffer", "data_offset", "linktype", "swapped", "ns_unit", "max_caplen",
-                             "count_order", "limits", NULL};
-    PyObject *buf, *limits;
+                             "count_order", "limits", "part", NULL};
+    PyObject *buf, *limits, *part = NULL;
     Py_ssize_t data_off;
     int linktype, swapped, count_order;
     long long ns_unit, max_caplen;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OnipLLpO", kwlist, &buf, &data_off, &linktype, &swapped,
-                                     &ns_unit, &max_caplen, &count_order, &limits))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OnipLLpO|O", kwlist, &buf, &data_off, &linktype, &swapped,
+                                     &ns_unit, &max_caplen, &count_order, &limits, &part))
         return -1;
+    L->part_k = 0; L->part_n = 1;
+    if (part && part != Py_None && !PyArg_ParseTuple(part, "ii", &L->part_k, &L->part_n)) return -1;
+    if (L->part_n < 1 || L->part_n > 64 || L->part_k < 0 || L->part_k >= L->part_n) {
+        PyErr_SetString(PyExc_ValueError, "part: need 0 <= k < n <= 64");
+        return -1;
+    }
     if (L->have_view) { PyErr_SetString(PyExc_RuntimeError, "Lane already initialised"); return -1; }
     if (PyObject_GetBuffer(buf, &L->view, PyBUF_SIMPLE) < 0) return -1;
     L->have_view = 1;
@@ -1137,26 +1214,15 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-static void reset_live(Lane *L) {
+/* Pass 2 starts from nothing but the tainted incarnations (and the events) pass 1 found. */
+static int reset_for_run(Lane *L) {
+    lane_clear_tables(L);
+    if (table_init(&L->tab) < 0) return -1;
     L->lru.lru_next = L->lru.lru_prev = &L->lru;
     L->closed.cl_next = L->closed.cl_prev = &L->closed;
     L->live = 0;
-    for (size_t i = 0; i < L->tab.cap; i++) {
-        Tuple *t = L->tab.slots[i];
-        if (!t) continue;
-        t->in_lru = 0;
-        t->in_closed = 0;
-        flow_free(t->flow); t->flow = NULL;
-        t->closed_clock = NEVER;
-        if (!t->tainted) { L->tab.slots[i] = NULL; free(t); L->tab.len--; }
-    }
-    /* rebuild the table without the clean tuples (backward shift is not valid after bulk removal) */
-    Table nt;
-    if (table_init(&nt) == 0) {
-        for (size_t i = 0; i < L->tab.cap; i++) if (L->tab.slots[i]) table_insert(&nt, L->tab.slots[i]);
-        free(L->tab.slots);
-        L->tab = nt;
-    }
+    memset(L->load, 0, sizeof L->load);
+    return 0;
 }
 
 /* scan(progress, events=()) -> (status, frames, max_live): pass 1. status: "ok", "truncated" or "corrupt".
@@ -1175,19 +1241,33 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
         L->frames = L->packets = L->wire = L->cut = L->cut_bytes = L->ooo = 0;
         L->first_ts = L->last_ts = NEVER;
         L->nonfast_n = 0; L->damaged = 0; L->tuples_tainted = 0;
+        memset(L->load, 0, sizeof L->load);
+        free(L->tainted.v); memset(&L->tainted, 0, sizeof L->tainted);
         L->taint_reason[0] = 0;
         memset(L->reasons, 0, sizeof L->reasons); memset(L->reason_n, 0, sizeof L->reason_n);
     }
     free(L->events); L->events = NULL; L->events_n = 0;
+    free(L->event_keys); L->event_keys = NULL;
     if (events && events != Py_None) {
         PyObject *seq = PySequence_Fast(events, "events must be a sequence");
         if (!seq) return NULL;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
         L->events = malloc(sizeof(long long) * 2 * (size_t)(n ? n : 1));
-        if (!L->events) { Py_DECREF(seq); return PyErr_NoMemory(); }
+        L->event_keys = malloc(sizeof(Key) * (size_t)(n ? n : 1));
+        if (!L->events || !L->event_keys) { Py_DECREF(seq); return PyErr_NoMemory(); }
         for (Py_ssize_t i = 0; i < n; i++) {
-            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "LL", &L->events[2 * i], &L->events[2 * i + 1])) {
+            Py_buffer a, b;
+            int pa, pb;
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "LLy*iy*i", &L->events[2 * i],
+                                  &L->events[2 * i + 1], &a, &pa, &b, &pb)) {
                 Py_DECREF(seq); return NULL;
+            }
+            int dir, ok = a.len == b.len && (a.len == 4 || a.len == 16);
+            if (ok) make_key(a.buf, b.buf, (int)a.len, (uint16_t)pa, (uint16_t)pb, &L->event_keys[i], &dir);
+            else memset(&L->event_keys[i], 0xff, sizeof(Key)); /* an address family the lane never keys */
+            PyBuffer_Release(&a); PyBuffer_Release(&b);
+            if (i && L->events[2 * i] <= L->events[2 * i - 2]) {
+                Py_DECREF(seq); PyErr_SetString(PyExc_ValueError, "events must be in frame order"); return NULL;
             }
         }
         L->events_n = n;
@@ -1212,24 +1292,6 @@ static PyObject *Lane_nonfast(Lane *L, PyObject *Py_UNUSED(ignored)) {
         PyList_SET_ITEM(out, (Py_ssize_t)i, x);
     }
     return out;
-}
-
-/* taint(src, sport, dst, dport): a 4-tuple Python found in a frame the fast decoder does not take. */
-static PyObject *Lane_taint(Lane *L, PyObject *args) {
-    Py_buffer a, b;
-    int pa, pb;
-    if (!PyArg_ParseTuple(args, "y*iy*i", &a, &pa, &b, &pb)) return NULL;
-    if (a.len != b.len || (a.len != 4 && a.len != 16)) {
-        PyBuffer_Release(&a); PyBuffer_Release(&b);
-        Py_RETURN_NONE; /* an address family the lane never keys: nothing of the lane's to taint */
-    }
-    Key k; int dir;
-    make_key(a.buf, b.buf, (int)a.len, (uint16_t)pa, (uint16_t)pb, &k, &dir);
-    PyBuffer_Release(&a); PyBuffer_Release(&b);
-    Tuple *t = tuple_get(L, &k, 1);
-    if (!t) return PyErr_NoMemory();
-    taint(L, t, "python frame");
-    Py_RETURN_NONE;
 }
 
 /* run(frame, tick, sink, conninfo, tx_type, slot_descriptors, next_sweep, progress): pass 2. */
@@ -1265,7 +1327,7 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
     Py_INCREF(tx_type); Py_XSETREF(L->tx_type, tx_type);
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
     L->next_sweep = next_sweep;
-    reset_live(L);
+    if (reset_for_run(L) < 0) return PyErr_NoMemory();
     if (walk(L) < 0) return NULL;
     finish_tuples(L);
     return PyLong_FromLongLong(L->pclock);
@@ -1311,7 +1373,6 @@ static PyObject *Lane_release(Lane *L, PyObject *Py_UNUSED(ignored)) {
 static PyMethodDef Lane_methods[] = {
     {"scan", (PyCFunction)Lane_scan, METH_VARARGS, "pass 1: find the 4-tuples that leave the clean path"},
     {"nonfast", (PyCFunction)Lane_nonfast, METH_NOARGS, "frames the fast decoder did not take"},
-    {"taint", (PyCFunction)Lane_taint, METH_VARARGS, "give a 4-tuple to the Python analyzer"},
     {"run", (PyCFunction)Lane_run, METH_VARARGS, "pass 2: analyse clean connections, hand the rest to Python"},
     {"counters", (PyCFunction)Lane_counters, METH_NOARGS, "the lane's counts (netrum.counters names)"},
     {"stats", (PyCFunction)Lane_stats, METH_NOARGS, "how the work was split"},

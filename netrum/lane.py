@@ -75,21 +75,26 @@ def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> 
 
 def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
              progress: Callable[[int], None] | None = None) -> LaneOutcome:
-    """Analyse ``reader``'s file with the lane, feeding ``analyzer`` (built with ``partition=(0, 1)``) the
-    frames that are not the lane's; the sink gets every transaction in the single run's order. Returns
-    with ``used`` False, having fed nothing, when the lane stands aside. The caller calls
-    ``analyzer.finish()`` afterwards, as after ``feed``."""
+    """Analyse ``reader``'s file with the lane, feeding ``analyzer`` the frames that are not the lane's.
+
+    ``analyzer`` is built with ``partition=(k, n)``: (0, 1) in one process, where the sink gets every
+    transaction in the single run's order; worker k of n in a scale-out (netrum.scale.partition), where
+    the lane decides the owner of every 4-tuple by pipeline.FlowAssigner's rule and every transaction
+    reaches the sink with ``analyzer.emission_key`` set. Returns with ``used`` False, having fed nothing,
+    when the lane stands aside. The caller calls ``analyzer.finish()`` afterwards, as after ``feed``."""
     if _lane is None:
         return LaneOutcome(False, "extension not built")
     mm = reader.mmap_buffer()
     if mm is None:
         return LaneOutcome(False, "not an mmap-able classic pcap file")
     order, ns_unit, max_caplen, linktype, data_off = reader.pcap_params()
+    part = analyzer.partition or (0, 1)
     lane = _lane.Lane(
         mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen,
         reader.count_order,
         (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
          limits.max_headers, limits.max_pending_requests, limits.max_uri_chars),
+        part,
     )
     size = len(mm)
     reported = [0]
@@ -117,23 +122,19 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
         # first pass is run again with them when there are any (the lane's sweeps must fall when the
         # reference's do).
         decoder = Decoder(Counters(), limits)
-        events: list[tuple[int, int]] = []
-        foreign: list[tuple[bytes, int, bytes, int]] = []
+        events: list[tuple[int, int, bytes, int, bytes, int]] = []
         for index, ts, off, caplen, _clock in nonfast:
             seg = decoder.decode(ts, linktype, mm[off:off + caplen])
             if seg is not None:
-                events.append((index, ts))
-                foreign.append((seg[0], seg[2], seg[1], seg[3]))
+                events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))
         if events:
             status, frames, max_live = lane.scan(None, events)
-        for src, sport, dst, dport in foreign:
-            lane.taint(src, sport, dst, dport)
         linktypes = analyzer.linktypes
         own_frame = analyzer.own_frame
 
-        def frame(index: int, ts: int, data: bytes, clock: int) -> tuple[int, int]:
+        def frame(index: int, ts: int, data: bytes, clock: int, owner: int) -> tuple[int, int]:
             analyzer._clock = max(analyzer._clock, clock)
-            own_frame(index, ts, linktype, data, -1)
+            own_frame(index, ts, linktype, data, owner)
             return analyzer._next_sweep, analyzer._clock
 
         def tick(index: int, ts: int, clock_before: int) -> int:
@@ -141,9 +142,19 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
             analyzer.skip_segment(index, ts)
             return analyzer._next_sweep
 
+        base_sink = analyzer._sink
+        sink: Callable[..., None] = base_sink
+        if part[1] > 1:
+            def keyed_sink(tx: Transaction, index: int) -> None:
+                # A transaction of the lane's, emitted at frame ``index`` by that frame's own connection.
+                analyzer._seq += 1
+                analyzer.emission_key = (index, 1, 0, "", analyzer._seq)
+                base_sink(tx)
+
+            sink = keyed_sink
         outcome = LaneOutcome(True)
         try:
-            clock = lane.run(frame, tick, analyzer._sink, _conninfo, Transaction, _slots(), analyzer._next_sweep,
+            clock = lane.run(frame, tick, sink, _conninfo, Transaction, _slots(), analyzer._next_sweep,
                              lambda pos: report_at((size + pos) // 2))
             analyzer._clock = max(analyzer._clock, clock)
         except KeyboardInterrupt:
