@@ -30,7 +30,6 @@
 
 #define SECOND_NS 1000000000LL
 #define MARGIN_NS (2 * SECOND_NS)       /* safety margin around the reference's once-a-second sweeps */
-#define SYNACK_MAX_NS (SECOND_NS / 2)   /* reference: a pending flow is resolved after 1 s (PENDING_SPAN_NS) */
 #define RELEASE_BYTES (32LL * 1024 * 1024)
 #define NEVER (-(1LL << 62))
 
@@ -223,6 +222,7 @@ typedef struct {
     Tuple lru;             /* sentinel of the live list */
     Tuple closed;          /* sentinel of the closed list (FlowTable._closed) */
     long long sweep_next;  /* the reference's next lifecycle sweep (FlowTable._sweep, once a second) */
+    long long last_sweep;  /* packet time of the last one */
     long long *events; long long events_n, events_i; /* (frame index, ts) of TCP frames only Python decodes */
     Key *event_keys;
     int part_k, part_n;    /* this worker and the number of workers (scale-out by 4-tuple) */
@@ -360,12 +360,14 @@ static void do_sweep(Lane *L) {
         flow_free(t->flow);
         t->flow = NULL;
     }
-    long long idle_limit = L->lim.idle_ns - MARGIN_NS;
+    L->last_sweep = now;
+    /* FlowTable._sweep expires a live flow exactly when its last packet time <= now - idle timeout (its
+     * LRU is in touch order and touch_ts <= last_ts, so the scan never stops before such a flow). */
     Tuple *t = L->lru.lru_next;
     while (t != &L->lru) {
         Tuple *next = t->lru_next;
         long long quiet = now - t->last_clock;
-        if (quiet < idle_limit) break;
+        if (quiet < L->lim.idle_ns) break;
         if (t->flow && t->flow->state != S_CLOSED && !t->tainted) taint(L, t, "idle");
         else if (quiet >= forget_ns(L)) drop_tuple(L, t);
         t = next;
@@ -939,7 +941,8 @@ static int segment(Lane *L, Tuple *t, int sdir, const Seg *s, long long ts, cons
     int di = (sdir == f->client) ? 0 : 1; /* 0 client, 1 server */
     if (f->state == S_SYN) {
         if (di != 1 || (fl & (F_SYN | F_ACK | F_FIN | F_RST)) != (F_SYN | F_ACK) || s->plen
-                || s->ack != f->isn_c + 1 || L->cclock - f->first_clock >= SYNACK_MAX_NS) {
+                || s->ack != f->isn_c + 1 || L->last_sweep - f->first_clock >= SECOND_NS) {
+            /* (a sweep 1 s after the SYN resolved the pending flow without its SYN-ACK: PENDING_SPAN_NS) */
             *why = "handshake"; return -1;
         }
         f->state = S_EST;
@@ -1034,6 +1037,7 @@ static int walk(Lane *L) {
     L->cclock = NEVER;
     L->pclock = NEVER;
     L->sweep_next = NEVER;
+    L->last_sweep = NEVER;
     L->events_i = 0;
     while (pos < size) {
         if (pos >= next_release) {
@@ -1143,14 +1147,13 @@ static int walk(Lane *L) {
 /* End of capture, pass 1: connections that the reference would end with something pending are tainted;
  * the clean ones still open are counted flow_open_at_end in pass 2. */
 static void finish_tuples(Lane *L) {
-    long long idle_limit = L->lim.idle_ns - MARGIN_NS;
     for (size_t i = 0; i < L->tab.cap; i++) {
         Tuple *t = L->tab.slots[i];
         if (!t || t->tainted || !t->flow || t->owner != L->part_k) continue;
         Flow *f = t->flow;
         if (f->state == S_CLOSED) continue;
         if (f->state == S_SYN || f->ex_len || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen
-                || f->d[0].st != H_HEAD || f->d[1].st != H_HEAD || L->cclock - t->last_clock >= idle_limit) {
+                || f->d[0].st != H_HEAD || f->d[1].st != H_HEAD) {
             taint(L, t, "open at end");
         } else if (L->pass == 2) {
             L->c_open_at_end++;
