@@ -14,7 +14,6 @@ be readable at the same paths on every worker (shared storage on a real cluster)
 """
 from __future__ import annotations
 
-import csv
 import itertools
 import os
 import pickle
@@ -22,7 +21,6 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import IO
 
 from netrum.aggregate.consumers import ConsumerAggregator
@@ -30,7 +28,7 @@ from netrum.aggregate.endpoints import EndpointAggregator
 from netrum.aggregate.routes import RouteTemplater
 from netrum.capture.pcapfile import CaptureReader, open_capture, read_merged
 from netrum.counters import Counters
-from netrum.export.csvfiles import transaction_row
+from netrum.export.csvfiles import transaction_formatter
 from netrum.export.privacy import DEFAULT_PRIVACY, Privacy
 from netrum.http.consumer import ConsumerConfig
 from netrum.limits import DEFAULT_LIMITS, Limits
@@ -56,6 +54,7 @@ class PartitionTask:
     part_dir: str | None = None  # write the part file here; None: return it inline (compressed)
     consumer: ConsumerConfig | None = None  # the same salt in every worker: consumer ids merge
     privacy: Privacy = DEFAULT_PRIVACY  # rows are formatted (and masked) in the worker
+    engine: str = "auto"  # "auto": the compiled lane where it applies (netrum.lane); "python"
 
 
 @dataclass
@@ -149,8 +148,7 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
     aggregator = EndpointAggregator()
     consumers = ConsumerAggregator()
     privacy = task.privacy
-    lines: list[str] = []
-    csv_line = csv.writer(SimpleNamespace(write=lines.append)).writerow  # the exact transactions.csv format
+    line_of = transaction_formatter(privacy)  # the exact transactions.csv line (C when built)
     route_of = templater.route
     add = aggregator.add
     add_consumer = consumers.add
@@ -158,8 +156,7 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
 
     def sink(tx: Transaction) -> None:
         route = route_of(tx.method, tx.uri)
-        csv_line(transaction_row(tx, route, privacy))
-        part.add(analyzer.emission_key, lines.pop())
+        part.add(analyzer.emission_key, line_of(tx, route))
         add(tx, route)
         add_consumer(tx, route)
 
@@ -167,8 +164,21 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
                         partition=(task.k, task.n), consumer=task.consumer)
     interrupted = False
     internal_error = ""
+    lane_used = False
+    if task.engine == "auto" and len(readers) == 1 and task.server_ports is None and task.server_addrs is None \
+            and task.consumer is None and readers[0].mmap_buffer() is not None:
+        from netrum.lane import available, run_lane
+
+        if available():
+            outcome = run_lane(readers[0], analyzer, task.limits)
+            lane_used = outcome.used
+            interrupted = outcome.interrupted
+            if outcome.error:
+                internal_error = f"internal error in the compiled lane (partition {task.k} of {task.n}): {outcome.error}"
     try:
-        if sequential and all(can_scan([r]) for r in readers):
+        if lane_used:
+            pass
+        elif sequential and all(can_scan([r]) for r in readers):
             for r in readers:
                 scan_pcap(r, analyzer, floor_ts_ns=analyzer.last_ts_ns)
         elif can_scan(readers):

@@ -37,7 +37,7 @@ from netrum.scale.partition import PartitionResult, PartitionTask, Record, read_
 
 def make_tasks(paths: Sequence[str], n: int, options: AnalyzeOptions, part_dir: str | None) -> list[PartitionTask]:
     return [PartitionTask(tuple(paths), k, n, options.limits, options.server_ports, options.server_addrs,
-                          part_dir, options.consumer, options.privacy) for k in range(n)]
+                          part_dir, options.consumer, options.privacy, options.engine) for k in range(n)]
 
 
 def run_local(tasks: list[PartitionTask]) -> list[PartitionResult]:

@@ -1,0 +1,338 @@
+"""The C lane (netrum/_lane.c, netrum/lane.py) against the pure-Python reference: byte-identical outputs.
+
+Every capture is analysed twice, with ``AnalyzeOptions(engine="python")`` (the tested reference) and with
+the default engine, and every output file must be byte-identical (on a failure the message names the
+file, the first differing line and, for CSV files, the differing columns); the RunResult's figures
+(transactions, problems, partial, timestamps, counters) must match too. Where the lane must engage (a
+single classic pcap file, no filters, no consumer options) the result says ``engine == "lane"``, and
+``lane_stats`` proves both halves ran: clean connections analysed in C (``flows_lane``), damaged or
+unusual ones handed to Python (``flows_python``).
+
+Inputs: the committed captures (pcaps/*.pcap), the shared corpus (classic pcap files; its pcapng file is a
+fallback case; skipped when ../shared is absent), the nginx capture made in this session (``gt_capture``),
+damaged copies of pcaps/nginx-mix.pcap, pcaps/api-routes.pcap and the session capture (reordered,
+duplicated, dropped, cut, 96-byte snaplen, retransmitted, responses before requests), small synthetic
+captures and seeded mixes (tests/integration/lanecases.py), the option sets the lane must honour (limits,
+routes, privacy), the inputs and options it must leave to Python, the CLI's ``--engine python``, and,
+with NETRUM_LANE_BENCH=1, the first 20,000 packets of the benchmark captures in /work/bench-data.
+
+Skipped only when netrum._lane cannot be imported (no C compiler at install time); under CI (env CI set)
+that is a failure instead.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netrum.batch import AnalyzeOptions, analyze_files
+from netrum.http.consumer import ConsumerConfig
+
+from .groundtruth import COMMITTED_PCAP, REPO_ROOT, Capture, RunNetrum
+from .lanecases import (
+    DAMAGE,
+    SECOND,
+    SYNTHETIC,
+    T0,
+    Packet,
+    Pair,
+    assert_same_outputs,
+    build_synthetic,
+    control,
+    damaged,
+    first_difference,
+    fuzz_capture,
+    is_classic_pcap,
+    pcap_head,
+    run_both,
+    write_pcap,
+)
+
+COMMITTED = sorted((REPO_ROOT / "pcaps").glob("*.pcap"))
+CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "pcaps"
+CORPUS_FILES = sorted(p for p in CORPUS.iterdir() if p.is_file()) if CORPUS.is_dir() else []
+BENCH = Path("/work/bench-data")
+BENCH_FILES = ("ethernet-1m.pcap", "loopback-1m.pcap")
+BENCH_PACKETS = 20_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lane_built() -> Iterator[None]:
+    """Skip (fail under CI) without the extension; run with NETRUM_PURE unset so the lane can engage."""
+    try:
+        import netrum._lane  # noqa: F401
+    except ImportError as e:
+        msg = f"netrum._lane is not built ({e}): the lane's differential tests need the C extension"
+        if os.environ.get("CI"):
+            pytest.fail(msg + " (CI is set: the extension must be built there)")
+        pytest.skip(msg)
+    saved = os.environ.pop("NETRUM_PURE", None)
+    yield
+    if saved is not None:
+        os.environ["NETRUM_PURE"] = saved
+
+
+# The lane's documented reasons to stand aside on a classic pcap file (netrum/lane.py): the whole run is
+# then the pure-Python one, and the outputs must still be identical.
+ASIDE_NONFAST = "need the general decoder"  # over MAX_NONFAST_SHARE of the frames are not the C decoder's
+ASIDE_DAMAGED = "damaged file"  # the Python reader reports the damage (file cut inside a record...)
+ASIDE_MAX_FLOWS = "too close to max_flows"  # the reference would evict connections
+
+
+def check(pair: Pair, engine: str = "lane", may_stand_aside: str = "") -> dict[str, int]:
+    """Outputs identical; the reference ran in Python and the default engine is the expected one (or, when
+    ``may_stand_aside`` is given, the lane stood aside for that reason). Returns the lane's integer
+    statistics (flows_lane, flows_python, frames_python...), empty when it stood aside."""
+    assert pair.python.engine == "python"
+    assert_same_outputs(pair)
+    info = pair.default.lane_stats
+    if may_stand_aside and pair.default.engine == "python":
+        assert may_stand_aside in str(info.get("reason", "")), f"stood aside, but not for {may_stand_aside!r}: {info}"
+        return {}
+    assert pair.default.engine == engine, f"expected engine {engine!r}, got {pair.default.engine!r}: {info}"
+    stats = {k: v for k, v in info.items() if isinstance(v, int)}
+    if engine == "lane":
+        for key in ("flows_lane", "flows_python", "frames_python"):
+            assert key in stats, f"lane_stats lacks {key}: {info}"
+    return stats
+
+
+# ------------------------------------------------------------------------------------------ real captures
+@pytest.mark.parametrize("pcap", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_committed_capture(pcap: Path, tmp_path: Path) -> None:
+    stats = check(run_both(pcap, tmp_path))
+    assert stats["flows_lane"] > 0, f"clean loopback/ethernet capture but nothing analysed in C: {stats}"
+
+
+# Corpus captures on which the lane may stand aside: most of their frames are not plain Ethernet/NULL/
+# raw/SLL IPv4/IPv6 TCP (tunnels, VLAN/MPLS, link types 228/239/104, or mostly UDP noise).
+CORPUS_MAY_STAND_ASIDE = {
+    "Teredo.pcap": ASIDE_NONFAST,  # IPv6 in Teredo (UDP)
+    "basic-auth-with-colon.pcap": ASIDE_NONFAST,  # link type 228 (LINKTYPE_IPV4)
+    "variant-07-expect_100_cl0.pcap": ASIDE_NONFAST,  # link type 228
+    "ipv6-http-atomic-frag.pcap": ASIDE_NONFAST,  # IPv6 fragment headers
+    "mixed-vlan-mpls.pcap": ASIDE_NONFAST,  # 802.1Q and MPLS
+    "nflog-http.pcap": ASIDE_NONFAST,  # link type 239 (NFLOG)
+    "sv-decode-chdlc-01.pcap": ASIDE_NONFAST,  # link type 104 (Cisco HDLC)
+    "wikipedia.pcap": ASIDE_NONFAST,  # DNS and other UDP noise: 58 of 136 frames
+}
+
+
+@pytest.mark.skipif(not CORPUS_FILES, reason=f"shared corpus not found at {CORPUS} (it lives beside the repo)")
+@pytest.mark.parametrize("pcap", CORPUS_FILES, ids=[p.name for p in CORPUS_FILES])
+def test_corpus_capture(pcap: Path, tmp_path: Path) -> None:
+    # Classic pcap files engage the lane, except for the stand-asides listed above; the pcapng file
+    # (zeek-image-1080-80-x.pcapng) must fall back to the pure-Python run.
+    pair = run_both(pcap, tmp_path)
+    check(pair, "lane" if is_classic_pcap(pcap) else "python", CORPUS_MAY_STAND_ASIDE.get(pcap.name, ""))
+
+
+def test_nginx_session_capture(gt_capture: Capture, tmp_path: Path) -> None:
+    """The capture made through a private nginx this session (keep-alive, pipelining, HEAD, 304, 204,
+    100-continue, chunked both ways, HTTP/1.0, IPv6)."""
+    stats = check(run_both(gt_capture.pcap, tmp_path))
+    assert stats["flows_lane"] > 0, stats
+
+
+# ------------------------------------------------------------------------------------------ damaged
+DAMAGE_SOURCES = {"nginx-mix": COMMITTED_PCAP, "api-routes": REPO_ROOT / "pcaps" / "api-routes.pcap"}
+
+
+def _check_damaged(kind: str, pair: Pair) -> None:
+    if kind == "cut-middle":  # the lane stands aside: the Python reader reports the damage (partial run)
+        assert pair.python.partial and pair.default.partial
+        check(pair, "python")
+        assert ASIDE_DAMAGED in str(pair.default.lane_stats.get("reason")), pair.default.lane_stats
+        return
+    # snaplen: every frame cut short goes to Python's decoder; most are, so the lane may stand aside
+    stats = check(pair, may_stand_aside=ASIDE_NONFAST if kind == "snaplen96" else "")
+    if not stats:
+        return
+    assert stats["flows_python"] > 0, f"{kind}: damage everywhere, yet nothing handed to Python: {stats}"
+    if kind in ("duplicate5", "retransmit", "response-first", "drop1"):  # reorder8 may taint every one
+        assert stats["flows_lane"] > 0, f"{kind}: some connections stay clean, yet none analysed in C: {stats}"
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+@pytest.mark.parametrize("source", list(DAMAGE_SOURCES))
+def test_damaged_capture(source: str, kind: str, tmp_path: Path) -> None:
+    """A committed capture damaged (scripts/damage.py's functions, retransmitted segments, responses moved
+    before their requests): still a classic pcap, so the lane engages, and the damaged connections
+    (never all of them) go to Python. The cut file is a partial run: problems and exit state match."""
+    src = damaged(DAMAGE_SOURCES[source], tmp_path / f"{kind}.pcap", kind)
+    _check_damaged(kind, run_both(src, tmp_path))
+
+
+@pytest.mark.parametrize("kind", ["reorder8", "duplicate5", "drop1", "response-first"])
+def test_damaged_session_capture(kind: str, gt_capture: Capture, tmp_path: Path) -> None:
+    src = damaged(gt_capture.pcap, tmp_path / f"{kind}.pcap", kind)
+    _check_damaged(kind, run_both(src, tmp_path))
+
+
+# ------------------------------------------------------------------------------------------ synthetic
+@pytest.mark.parametrize("name", list(SYNTHETIC))
+def test_synthetic_capture(name: str, tmp_path: Path) -> None:
+    case = SYNTHETIC[name]
+    pair = run_both(build_synthetic(name, tmp_path / f"{name}.pcap"), tmp_path)
+    stats = check(pair)
+    assert pair.default.transactions > 0
+    assert stats["flows_lane"] >= case.lane_min, f"{name}: expected >= {case.lane_min} connections in C: {stats}"
+    assert stats["flows_python"] >= case.python_min, (
+        f"{name}: the lane's contract excludes this case's connection, yet none went to Python: {stats}")
+    if case.python_max is not None:
+        assert stats["flows_python"] <= case.python_max, f"{name}: clean capture partly sent to Python: {stats}"
+
+
+FUZZ_SEEDS = range(1, 9)
+
+
+@pytest.mark.parametrize("seed", FUZZ_SEEDS)
+def test_fuzzed_mix(seed: int, tmp_path: Path) -> None:
+    """Seeded mixes of mostly clean connections (lanecases.fuzz_capture): many in C, the rest in Python,
+    transactions written in the single run's order even when frames share timestamps."""
+    path = write_pcap(tmp_path / f"fuzz{seed}.pcap", fuzz_capture(seed))
+    stats = check(run_both(path, tmp_path))
+    assert stats["flows_lane"] > 0, stats
+
+
+def test_frames_cut_short_in_clean_connections(tmp_path: Path) -> None:
+    """A few frames stored shorter than on the wire (caplen < len) inside otherwise clean connections: those
+    connections are Python's, the others stay in C."""
+    packets: list[Packet] = []
+    for k in range(6):
+        control(packets, T0 + k * SECOND, 35000 + k, rounds=2)
+    packets.sort(key=lambda p: p[0])
+    data = [i for i, (_ts, f) in enumerate(packets) if len(f) > 200]
+    cut = {data[3]: 80, data[20]: 54, data[len(data) // 2]: 150}
+    stats = check(run_both(write_pcap(tmp_path / "short.pcap", packets, cut=cut), tmp_path))
+    assert stats["flows_lane"] > 0 and stats["flows_python"] > 0, stats
+
+
+def test_first_difference_names_the_column(tmp_path: Path) -> None:
+    """The failure report itself: file, line and differing CSV column."""
+    a, b = tmp_path / "a" / "transactions.csv", tmp_path / "b" / "transactions.csv"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    a.write_text("id,status,uri\n1,200,/x\n2,404,/y\n")
+    b.write_text("id,status,uri\n1,200,/x\n2,500,/y\n")
+    msg = first_difference(a, b)
+    assert "line 3" in msg and "status: '404' != '500'" in msg and "uri" not in msg.split("columns:")[1]
+    b.write_text("id,status,uri\n1,200,/x\n")
+    assert "only python has more, from line 3" in first_difference(a, b)
+    assert first_difference(a, a) == ""
+
+
+# ------------------------------------------------------------------------------------------ options
+def _options(name: str) -> tuple[Path | str, dict[str, object]]:
+    """(capture, AnalyzeOptions fields) of the option sets the lane must honour (it qualifies: one
+    classic pcap file, no --port/--server, no consumer options)."""
+    from dataclasses import replace
+
+    from netrum.aggregate.openapi import declared_from_openapi, load_document
+    from netrum.aggregate.routes import DeclaredRoutes
+    from netrum.export.privacy import make_privacy
+    from netrum.limits import DEFAULT_LIMITS, SECOND_NS
+
+    api = REPO_ROOT / "pcaps" / "api-routes.pcap"
+    if name == "openapi+privacy":
+        declared = DeclaredRoutes()
+        for r in declared_from_openapi(load_document(str(REPO_ROOT / "pcaps" / "api-routes.openapi.json"))):
+            declared.add(r)
+        return api, {"declared_routes": declared, "privacy": make_privacy(True, ("email", "ipv4"))}
+    if name == "route-budget-3-no-learning":
+        return COMMITTED_PCAP, {"learn_routes": False, "route_budget": 3}
+    if name == "keep-query-values":
+        return COMMITTED_PCAP, {"privacy": make_privacy(True, ())}
+    table: dict[str, tuple[Path | str, dict[str, int]]] = {
+        "idle-timeout-2s": ("interleaved-40", {"flow_idle_timeout_ns": 2 * SECOND_NS}),
+        "idle-timeout-2s-boundaries": ("idle-2s-boundaries", {"flow_idle_timeout_ns": 2 * SECOND_NS}),
+        "linger-1s": ("linger-boundaries", {"closed_flow_linger_ns": SECOND_NS}),
+        "max-flows-4": ("interleaved-40", {"max_flows": 4}),
+        "max-header-bytes-200": (COMMITTED_PCAP, {"max_header_bytes": 200}),
+        "max-pending-2": ("pipelined-20", {"max_pending_requests": 2}),
+        "max-uri-chars-20": (COMMITTED_PCAP, {"max_uri_chars": 20}),
+    }
+    source, limits = table[name]
+    return source, {"limits": replace(DEFAULT_LIMITS, **limits)}
+
+
+OPTION_SETS = ("openapi+privacy", "route-budget-3-no-learning", "keep-query-values", "idle-timeout-2s",
+               "idle-timeout-2s-boundaries", "linger-1s",
+               "max-flows-4", "max-header-bytes-200", "max-pending-2", "max-uri-chars-20")
+
+
+@pytest.mark.parametrize("name", OPTION_SETS)
+def test_options_the_lane_honours(name: str, tmp_path: Path) -> None:
+    src, opts = _options(name)
+    path = build_synthetic(src, tmp_path / "capture.pcap") if isinstance(src, str) else src
+    pair = run_both(path, tmp_path, **opts)
+    if name == "max-flows-4":  # 40 connections at once: the lane stands aside (the reference evicts)
+        check(pair, "python")
+        assert ASIDE_MAX_FLOWS in str(pair.default.lane_stats.get("reason")), pair.default.lane_stats
+        return
+    stats = check(pair)
+    assert stats["flows_lane"] > 0, stats
+
+
+# ------------------------------------------------------------------------------------------ fallbacks
+def _both(paths: list[str], tmp_path: Path, options: AnalyzeOptions, ref: AnalyzeOptions) -> Pair:
+    a, b = tmp_path / "out-python", tmp_path / "out-default"
+    return Pair(analyze_files(paths, a, ref), analyze_files(paths, b, options), a, b)
+
+
+def test_fallbacks_run_in_python(tmp_path: Path) -> None:
+    """Inputs and options the lane does not take: the whole run is the pure-Python one."""
+    src = str(COMMITTED_PCAP)
+    other = str(REPO_ROOT / "pcaps" / "api-routes.pcap")
+    cases: dict[str, tuple[list[str], dict[str, object]]] = {
+        "two files": ([src, other], {}),
+        "a directory": ([str(REPO_ROOT / "pcaps")], {}),
+        "--port": ([src], {"server_ports": frozenset({80, 8080})}),
+        "--server": ([src], {"server_addrs": frozenset({bytes([127, 0, 0, 1])})}),
+        "consumer options": ([src], {"consumer": ConsumerConfig()}),
+    }
+    for what, (paths, opts) in cases.items():
+        pair = _both(paths, tmp_path / what.replace(" ", "-"), AnalyzeOptions(**opts),  # type: ignore[arg-type]
+                     AnalyzeOptions(engine="python", **opts))  # type: ignore[arg-type]
+        try:
+            check(pair, "python")
+        except AssertionError as e:
+            raise AssertionError(f"{what}: {e}") from e
+
+
+def test_netrum_pure_forces_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETRUM_PURE", "1")
+    check(run_both(COMMITTED_PCAP, tmp_path), "python")
+
+
+@pytest.mark.parametrize("kind", ["clean", "cut-middle"])
+def test_cli_engine_option(kind: str, tmp_path: Path, run_netrum: RunNetrum) -> None:
+    """`netrum analyze --engine python` and the default: same exit code, stdout, stderr and files (the cut
+    file exits 3, partial, on both paths)."""
+    src = COMMITTED_PCAP if kind == "clean" else damaged(COMMITTED_PCAP, tmp_path / "cut.pcap", kind)
+    runs = {}
+    for engine in ("python", "default"):
+        out = tmp_path / engine / "out"
+        args = ["analyze", src, "--out", out, *(["--engine", "python"] if engine == "python" else [])]
+        proc = run_netrum(args)
+        runs[engine] = (proc.returncode, proc.stdout.replace(str(out), "OUT"), proc.stderr.replace(str(out), "OUT"))
+    assert runs["python"] == runs["default"]
+    assert runs["python"][0] == (0 if kind == "clean" else 3), runs["python"]
+    for name in sorted(p.name for p in (tmp_path / "python" / "out").iterdir()):
+        diff = first_difference(tmp_path / "python" / "out" / name, tmp_path / "default" / "out" / name)
+        assert not diff, diff
+
+
+# ------------------------------------------------------------------------------------------ benchmark slices
+@pytest.mark.skipif(not os.environ.get("NETRUM_LANE_BENCH"),
+                    reason="set NETRUM_LANE_BENCH=1 to compare on slices of the benchmark captures")
+@pytest.mark.parametrize("name", BENCH_FILES)
+def test_bench_slice(name: str, tmp_path: Path) -> None:
+    src = BENCH / name
+    if not src.exists():
+        pytest.skip(f"{src} not present (benchmark data is not in CI)")
+    head = pcap_head(src, tmp_path / f"head-{name}", BENCH_PACKETS)
+    stats = check(run_both(head, tmp_path))
+    assert stats["flows_lane"] > 0, stats
