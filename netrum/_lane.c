@@ -407,7 +407,8 @@ static PyObject *ts_or_none(long long v) {
 static int emit(Lane *L, Flow *f, Ex *e) {
     L->c_transactions++;
     PyTypeObject *tp = (PyTypeObject *)L->tx_type;
-    PyObject *tx = tp->tp_alloc(tp, 0);
+    int as_tuple = tp == &PyTuple_Type; /* a plain tuple in field order (streamed to another process) */
+    PyObject *tx = as_tuple ? PyTuple_New(T_NFIELDS) : tp->tp_alloc(tp, 0);
     if (!tx) return -1;
     PyObject *v[T_NFIELDS];
     PyObject *info = f->info;
@@ -442,7 +443,8 @@ static int emit(Lane *L, Flow *f, Ex *e) {
     int bad = 0;
     for (int i = 0; i < T_NFIELDS; i++) {
         if (!v[i]) { bad = 1; v[i] = Py_None; Py_INCREF(Py_None); }
-        *(PyObject **)((char *)tx + L->offs[i]) = v[i];
+        if (as_tuple) PyTuple_SET_ITEM(tx, i, v[i]);
+        else *(PyObject **)((char *)tx + L->offs[i]) = v[i];
     }
     if (bad) {
         Py_DECREF(tx);
@@ -1297,6 +1299,64 @@ static PyObject *Lane_nonfast(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return out;
 }
 
+/* The offsets of Transaction's 28 slots (member descriptors, in field order). */
+static int slot_offsets(PyObject *slots, Py_ssize_t *offs) {
+    if (!PySequence_Check(slots) || PySequence_Size(slots) != T_NFIELDS) {
+        PyErr_SetString(PyExc_TypeError, "slot_descriptors: the 28 slots of Transaction, in field order");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < T_NFIELDS; i++) {
+        PyObject *d = PySequence_GetItem(slots, i);
+        if (!d) return -1;
+        if (Py_TYPE(d) != &PyMemberDescr_Type || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+            Py_DECREF(d);
+            PyErr_SetString(PyExc_TypeError, "slot_descriptors must be object member descriptors");
+            return -1;
+        }
+        offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+    }
+    return 0;
+}
+
+/* build_transactions(tx_type, slot_descriptors, tuples) -> list: Transaction objects from tuples in field
+ * order (the streamed form), without running the dataclass __init__ (the fields were a Transaction's). */
+static PyObject *build_transactions(PyObject *Py_UNUSED(mod), PyObject *args) {
+    PyObject *tx_type, *slots, *tuples;
+    Py_ssize_t offs[T_NFIELDS];
+    if (!PyArg_ParseTuple(args, "O!OO", &PyType_Type, &tx_type, &slots, &tuples)) return NULL;
+    if (slot_offsets(slots, offs) < 0) return NULL;
+    PyObject *seq = PySequence_Fast(tuples, "tuples must be a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyList_New(n);
+    if (!out) { Py_DECREF(seq); return NULL; }
+    PyTypeObject *tp = (PyTypeObject *)tx_type;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != T_NFIELDS) {
+            Py_DECREF(out); Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "build_transactions: each item must be a tuple of the 28 fields");
+            return NULL;
+        }
+        PyObject *tx = tp->tp_alloc(tp, 0);
+        if (!tx) { Py_DECREF(out); Py_DECREF(seq); return NULL; }
+        for (int j = 0; j < T_NFIELDS; j++) {
+            PyObject *v = PyTuple_GET_ITEM(t, j);
+            Py_INCREF(v);
+            *(PyObject **)((char *)tx + offs[j]) = v;
+        }
+        PyList_SET_ITEM(out, i, tx);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"build_transactions", build_transactions, METH_VARARGS, "Transaction objects from field tuples"},
+    {NULL, NULL, 0, NULL},
+};
+
 /* run(frame, tick, sink, conninfo, tx_type, slot_descriptors, next_sweep, progress): pass 2. */
 static PyObject *Lane_run(Lane *L, PyObject *args) {
     PyObject *frame, *tick, *sink, *conninfo, *tx_type, *slots, *progress;
@@ -1305,23 +1365,8 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
                           &progress))
         return NULL;
     if (L->pass != 1 || L->damaged) { PyErr_SetString(PyExc_RuntimeError, "run() needs a clean scan() first"); return NULL; }
-    if (!PyType_Check(tx_type) || !PySequence_Check(slots) || PySequence_Size(slots) != T_NFIELDS) {
-        PyErr_SetString(PyExc_TypeError, "run(): tx_type must be a type and slot_descriptors its 29 slots");
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < T_NFIELDS; i++) {
-        PyObject *d = PySequence_GetItem(slots, i);
-        if (!d) return NULL;
-        if (Py_TYPE(d) != &PyMemberDescr_Type) {
-            Py_DECREF(d);
-            PyErr_SetString(PyExc_TypeError, "run(): slot_descriptors must be member descriptors");
-            return NULL;
-        }
-        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
-        if (m->type != T_OBJECT_EX) { Py_DECREF(d); PyErr_SetString(PyExc_TypeError, "run(): not an object slot"); return NULL; }
-        L->offs[i] = m->offset;
-        Py_DECREF(d);
-    }
+    if (!PyType_Check(tx_type)) { PyErr_SetString(PyExc_TypeError, "run(): tx_type must be a type"); return NULL; }
+    if (tx_type != (PyObject *)&PyTuple_Type && slot_offsets(slots, L->offs) < 0) return NULL;
     L->pass = 2;
     Py_INCREF(frame); Py_XSETREF(L->py_frame, frame);
     Py_INCREF(tick); Py_XSETREF(L->py_tick, tick);
@@ -1396,7 +1441,8 @@ static PyTypeObject LaneType = {
     .tp_methods = Lane_methods,
 };
 
-static struct PyModuleDef lanemod = {PyModuleDef_HEAD_INIT, "_lane", "netrum's compiled lane (issue 6)", -1, NULL};
+static struct PyModuleDef lanemod = {PyModuleDef_HEAD_INIT, "_lane", "netrum's compiled lane (issue 6)", -1,
+                                     module_methods};
 
 PyMODINIT_FUNC PyInit__lane(void) {
     if (PyType_Ready(&LaneType) < 0) return NULL;

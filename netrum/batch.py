@@ -92,9 +92,11 @@ def analyze_files(
 ) -> RunResult:
     """Read every capture (merged in time order), write the three CSV files, return the figures.
 
-    A directory stands for the captures inside it (``netrum.scale.inputs``). ``workers`` > 1 or a Dask
-    ``scheduler`` address ("local" for a local cluster) runs the analysis partitioned by flow
-    (``netrum.scale.runner``); the output is identical to the single process's.
+    A directory stands for the captures inside it (``netrum.scale.inputs``). ``workers`` > 1 runs the
+    analysis in ``workers`` - 1 processes (partitioned by flow) while this one writes
+    (``netrum.scale.stream``); a Dask ``scheduler`` address ("local" for a local cluster) runs partitions
+    on dask.distributed, merged at the end (``netrum.scale.runner``). The output is identical to the
+    single process's either way.
 
     Raises CaptureError before writing anything when an input cannot be opened at all. Damage found
     while reading (a file cut mid-record, a corrupt record) and Ctrl-C end the reading early: whatever
@@ -103,10 +105,14 @@ def analyze_files(
     from netrum.scale.inputs import expand_captures
 
     paths = expand_captures(paths)
-    if workers > 1 or scheduler:
+    if scheduler:
         from netrum.scale.runner import analyze_partitioned
 
         return analyze_partitioned(paths, out_dir, options, workers, scheduler, progress)
+    if workers > 1:
+        from netrum.scale.stream import analyze_streamed
+
+        return analyze_streamed(paths, out_dir, options, workers, progress)
     counters = Counters()
     readers: list[CaptureReader] = []
     try:
@@ -117,21 +123,8 @@ def analyze_files(
             r.close()
         raise
     out_dir.mkdir(parents=True, exist_ok=True)
-    templater = RouteTemplater()
-    aggregator = EndpointAggregator()
-    consumers = ConsumerAggregator()
-    writer = TransactionWriter(out_dir / "transactions.csv", options.privacy)
-    route_of = templater.route
-    write = writer.write
-    add = aggregator.add
-    add_consumer = consumers.add
-
-    def sink(tx: Transaction) -> None:
-        route = route_of(tx.method, tx.uri)
-        write(tx, route)
-        add(tx, route)
-        add_consumer(tx, route)
-
+    sinks = new_sinks(out_dir, options)
+    sink, writer, aggregator, consumers = sinks.sink, sinks.writer, sinks.aggregator, sinks.consumers
     interrupted = False
     internal_error = ""
     engine = "python"
@@ -184,6 +177,36 @@ def analyze_files(
     result.engine = engine
     result.lane_stats = lane_stats
     return result
+
+
+@dataclass
+class Sinks:
+    """Where every transaction goes (``sink``): its route, its transactions.csv line, the endpoint and
+    consumer statistics."""
+
+    writer: TransactionWriter
+    aggregator: EndpointAggregator
+    consumers: ConsumerAggregator
+    sink: Callable[[Transaction], None]
+
+
+def new_sinks(out_dir: Path, options: AnalyzeOptions) -> Sinks:
+    templater = RouteTemplater()
+    aggregator = EndpointAggregator()
+    consumers = ConsumerAggregator()
+    writer = TransactionWriter(out_dir / "transactions.csv", options.privacy)
+    route_of = templater.route
+    write = writer.write
+    add = aggregator.add
+    add_consumer = consumers.add
+
+    def sink(tx: Transaction) -> None:
+        route = route_of(tx.method, tx.uri)
+        write(tx, route)
+        add(tx, route)
+        add_consumer(tx, route)
+
+    return Sinks(writer, aggregator, consumers, sink)
 
 
 def _lane_applies(readers: list[CaptureReader], options: AnalyzeOptions) -> bool:

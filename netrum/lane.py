@@ -64,6 +64,13 @@ class LaneOutcome:
     error: str = ""
 
 
+def build_transactions(tuples: list[tuple[object, ...]]) -> list[Transaction]:
+    """Transaction objects from tuples in field order (what ``run_lane(as_tuples=True)`` emits)."""
+    if _lane is not None:
+        return _lane.build_transactions(Transaction, _slots(), tuples)  # type: ignore[no-any-return]
+    return [Transaction(*t) for t in tuples]  # type: ignore[arg-type]
+
+
 def _slots() -> list[object]:
     return [Transaction.__dict__[f] for f in Transaction.__slots__]  # type: ignore[attr-defined]
 
@@ -74,14 +81,16 @@ def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> 
 
 
 def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
-             progress: Callable[[int], None] | None = None) -> LaneOutcome:
+             progress: Callable[[int], None] | None = None, as_tuples: bool = False) -> LaneOutcome:
     """Analyse ``reader``'s file with the lane, feeding ``analyzer`` the frames that are not the lane's.
 
     ``analyzer`` is built with ``partition=(k, n)``: (0, 1) in one process, where the sink gets every
     transaction in the single run's order; worker k of n in a scale-out (netrum.scale.partition), where
     the lane decides the owner of every 4-tuple by pipeline.FlowAssigner's rule and every transaction
     reaches the sink with ``analyzer.emission_key`` set. Returns with ``used`` False, having fed nothing,
-    when the lane stands aside. The caller calls ``analyzer.finish()`` afterwards, as after ``feed``."""
+    when the lane stands aside. The caller calls ``analyzer.finish()`` afterwards, as after ``feed``.
+    ``as_tuples``: the lane's transactions reach the sink as tuples in field order (to be streamed to
+    another process and rebuilt there by ``build_transactions``), not as Transaction objects."""
     if _lane is None:
         return LaneOutcome(False, "extension not built")
     mm = reader.mmap_buffer()
@@ -154,7 +163,7 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
             sink = keyed_sink
         outcome = LaneOutcome(True)
         try:
-            clock = lane.run(frame, tick, sink, _conninfo, Transaction, _slots(), analyzer._next_sweep,
+            clock = lane.run(frame, tick, sink, _conninfo, tuple if as_tuples else Transaction, _slots(), analyzer._next_sweep,
                              lambda pos: report_at((size + pos) // 2))
             analyzer._clock = max(analyzer._clock, clock)
         except KeyboardInterrupt:

@@ -19,7 +19,7 @@ import os
 import pickle
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -128,7 +128,28 @@ def run_partition(task: PartitionTask) -> PartitionResult:
         return _run_partition(task, sequential=False)
 
 
-def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
+@dataclass
+class Analysed:
+    """What one worker's analysis left (``analyse``): the analyzer (finished), its counters, the damage seen
+    in the inputs, and how the reading ended."""
+
+    analyzer: Analyzer
+    counters: Counters
+    problems: list[str]
+    internal_error: str
+    interrupted: bool
+    lane_stats: dict[str, object] | None  # None: the compiled lane did not run
+
+
+SinkFactory = Callable[[Analyzer], Callable[[Transaction], None]]
+
+
+def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory, as_tuples: bool = False) -> Analysed:
+    """Analyse partition k of n of the task's captures, every transaction to ``make_sink(analyzer)`` (which
+    reads ``analyzer.emission_key``). The compiled lane takes a single classic pcap file (``as_tuples``: its
+    transactions come as tuples in field order); otherwise the fast scan or the merged stream. Raises
+    ``Overlap`` (readers closed) when ``sequential`` files turn out to overlap in time. The capture counters
+    and the damage are partition 0's alone (every worker reads every frame)."""
     counters = Counters()
     readers: list[CaptureReader] = []
     try:
@@ -138,45 +159,25 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
         for r in readers:
             r.close()
         raise
-    if task.part_dir is not None:
-        fd, part_path = tempfile.mkstemp(prefix=f"part{task.k:04d}-", suffix=".pickle", dir=task.part_dir)
-    else:
-        fd, part_path = tempfile.mkstemp(prefix=f"netrum-part{task.k:04d}-", suffix=".pickle")
-    fh = os.fdopen(fd, "wb")
-    part = _PartWriter(fh)
-    templater = RouteTemplater()
-    aggregator = EndpointAggregator()
-    consumers = ConsumerAggregator()
-    privacy = task.privacy
-    line_of = transaction_formatter(privacy)  # the exact transactions.csv line (C when built)
-    route_of = templater.route
-    add = aggregator.add
-    add_consumer = consumers.add
-    analyzer: Analyzer
-
-    def sink(tx: Transaction) -> None:
-        route = route_of(tx.method, tx.uri)
-        part.add(analyzer.emission_key, line_of(tx, route))
-        add(tx, route)
-        add_consumer(tx, route)
-
-    analyzer = Analyzer(sink, task.limits, task.server_ports, task.server_addrs, counters,
+    analyzer = Analyzer(_no_sink, task.limits, task.server_ports, task.server_addrs, counters,
                         partition=(task.k, task.n), consumer=task.consumer)
+    analyzer._sink = make_sink(analyzer)
     interrupted = False
     internal_error = ""
-    lane_used = False
+    lane_stats: dict[str, object] | None = None
     if task.engine == "auto" and len(readers) == 1 and task.server_ports is None and task.server_addrs is None \
             and task.consumer is None and readers[0].mmap_buffer() is not None:
         from netrum.lane import available, run_lane
 
         if available():
-            outcome = run_lane(readers[0], analyzer, task.limits)
-            lane_used = outcome.used
+            outcome = run_lane(readers[0], analyzer, task.limits, as_tuples=as_tuples)
+            if outcome.used:
+                lane_stats = outcome.stats
             interrupted = outcome.interrupted
             if outcome.error:
                 internal_error = f"internal error in the compiled lane (partition {task.k} of {task.n}): {outcome.error}"
     try:
-        if lane_used:
+        if lane_stats is not None:
             pass
         elif sequential and all(can_scan([r]) for r in readers):
             for r in readers:
@@ -193,8 +194,6 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
     except KeyboardInterrupt:
         interrupted = True
     except Overlap:
-        fh.close()
-        os.unlink(part_path)
         raise
     except Exception as e:  # noqa: BLE001 - as in batch.analyze_files: keep what was found, marked partial
         internal_error = (f"internal error in partition {task.k} of {task.n} after {analyzer.frames} frames: "
@@ -203,15 +202,51 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
         for r in readers:
             r.close()
     analyzer.finish()
-    part.flush()
-    fh.close()
     problems = [msg for r in readers for msg in r.problems] if task.k == 0 else []
     if task.k != 0:  # every worker read every frame: the capture counters are partition 0's alone
         for name in [n for n in counters if n.startswith("capture_")]:
             del counters[name]
-    result = PartitionResult(task.k, counters, aggregator, part.rows, analyzer.first_ts_ns,
-                             analyzer.last_ts_ns, analyzer.frames, analyzer.linktypes, problems,
-                             internal_error, interrupted)
+    return Analysed(analyzer, counters, problems, internal_error, interrupted, lane_stats)
+
+
+def _no_sink(tx: Transaction) -> None:  # replaced by the SinkFactory's sink before anything is emitted
+    raise AssertionError("no sink")
+
+
+def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
+    if task.part_dir is not None:
+        fd, part_path = tempfile.mkstemp(prefix=f"part{task.k:04d}-", suffix=".pickle", dir=task.part_dir)
+    else:
+        fd, part_path = tempfile.mkstemp(prefix=f"netrum-part{task.k:04d}-", suffix=".pickle")
+    fh = os.fdopen(fd, "wb")
+    part = _PartWriter(fh)
+    templater = RouteTemplater()
+    aggregator = EndpointAggregator()
+    consumers = ConsumerAggregator()
+    line_of = transaction_formatter(task.privacy)  # the exact transactions.csv line (C when built)
+    route_of = templater.route
+    add = aggregator.add
+    add_consumer = consumers.add
+
+    def make_sink(analyzer: Analyzer) -> Callable[[Transaction], None]:
+        def sink(tx: Transaction) -> None:
+            route = route_of(tx.method, tx.uri)
+            part.add(analyzer.emission_key, line_of(tx, route))
+            add(tx, route)
+            add_consumer(tx, route)
+        return sink
+
+    try:
+        done = analyse(task, sequential, make_sink)
+    except Overlap:
+        fh.close()
+        os.unlink(part_path)
+        raise
+    part.flush()
+    fh.close()
+    a = done.analyzer
+    result = PartitionResult(task.k, done.counters, aggregator, part.rows, a.first_ts_ns, a.last_ts_ns, a.frames,
+                             a.linktypes, done.problems, done.internal_error, done.interrupted)
     result.consumers = consumers
     if task.part_dir is not None:
         result.part_path = part_path
@@ -220,4 +255,3 @@ def _run_partition(task: PartitionTask, sequential: bool) -> PartitionResult:
             result.part_bytes = zlib.compress(f.read(), 1)
         os.unlink(part_path)
     return result
-

@@ -1,0 +1,176 @@
+"""`netrum analyze --workers N` on one machine: N-1 processes analyse, this one writes while they do.
+
+The analysis of a partition (``netrum.scale.partition.analyse``: the compiled lane, or the Python
+analyzer, on the connections ``FlowAssigner``'s rule gives to worker k of N-1) runs in a child process;
+each transaction is streamed, as a tuple of its fields, through a pipe to the parent, which does exactly
+what the single process does with it (route, transactions.csv line, endpoint and consumer statistics)
+while the children go on. With one analysing child (``--workers 2``) its stream is already the single
+run's order; with several, the parent merges their streams on the emission keys (the single run's order,
+see netrum.pipeline). The output is the single process's, byte for byte (tests/scale).
+
+Why not N independent partitions merged at the end (netrum.scale.runner, kept for Dask)? Once the
+compiled lane analyses the clean connections, what remains per transaction is the parent's work
+(formatting, aggregation), and every partition still walks the whole file: splitting the work by stage
+(analysis | output) is what lets two cores do twice the work.
+"""
+from __future__ import annotations
+
+import heapq
+import marshal
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from operator import attrgetter, itemgetter
+from pathlib import Path
+from typing import Any
+
+from netrum.batch import AnalyzeOptions, RunResult, new_sinks, write_results
+from netrum.capture.pcapfile import open_capture
+from netrum.counters import Counters
+from netrum.errors import UsageError
+from netrum.pipeline import Analyzer
+from netrum.records import Transaction
+from netrum.scale.partition import PartitionTask, analyse
+
+STREAM_BATCH = 2048  # transactions per message
+_FIELDS = attrgetter(*Transaction.__slots__)  # type: ignore[attr-defined]  # a Transaction as a field tuple
+
+
+def _child(task: PartitionTask, conn: Connection) -> None:
+    """The analysing process: transactions to ``conn`` in batches (marshal: tuples of str/int/None; with
+    several children each item is (emission key, fields)), then None, then the run's figures (pickled)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it ends us if it must
+    keyed = task.n > 1
+    batch: list[object] = []
+    send = conn.send_bytes
+
+    def make_sink(analyzer: Analyzer) -> Callable[[Transaction], None]:
+        def sink(tx: Transaction) -> None:
+            fields = tx if type(tx) is tuple else _FIELDS(tx)
+            batch.append((analyzer.emission_key, fields) if keyed else fields)
+            if len(batch) >= STREAM_BATCH:
+                send(marshal.dumps(batch))
+                batch.clear()
+        return sink
+
+    figures: dict[str, object]
+    try:
+        # Several files are read as one merged stream (not file after file, which may have to start again
+        # when files overlap in time: what was streamed could not be taken back).
+        done = analyse(task, False, make_sink, as_tuples=True)
+        a = done.analyzer
+        figures = {"counters": dict(done.counters), "first": a.first_ts_ns, "last": a.last_ts_ns, "frames": a.frames,
+                   "linktypes": sorted(a.linktypes), "problems": done.problems, "error": done.internal_error,
+                   "interrupted": done.interrupted, "lane": done.lane_stats}
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which writes what it has
+        figures = {"fatal": f"{type(e).__name__}: {e}"}
+    if batch:
+        send(marshal.dumps(batch))
+    send(marshal.dumps(None))
+    conn.send(figures)
+    conn.close()
+
+
+def _stream(conn: Connection, keyed: bool, build: Callable[[list[tuple[object, ...]]], list[Transaction]],
+            figures: list[dict[str, object]]) -> Iterator[Any]:
+    """One child's transactions (with keys when ``keyed``), rebuilt as Transaction objects batch by batch;
+    its figures are appended to ``figures`` at the end."""
+    while True:
+        try:
+            msg = marshal.loads(conn.recv_bytes())
+        except EOFError:
+            figures.append({"fatal": "an analysing process ended without its results"})
+            return
+        if msg is None:
+            break
+        if keyed:
+            keys = [k for k, _ in msg]
+            txs = build([t for _, t in msg])
+            yield from zip(keys, txs)
+        else:
+            yield from build(msg)
+    try:
+        figures.append(conn.recv())
+    except EOFError:
+        figures.append({"fatal": "an analysing process ended without its results"})
+
+
+def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOptions, workers: int,
+                     progress: Callable[[int], None] | None = None) -> RunResult:
+    """``analyze_files`` with ``workers`` - 1 analysing processes and this one writing (module docstring)."""
+    from netrum.lane import build_transactions
+
+    for p in paths:  # fail before writing anything, as the single process does
+        if p == "-":
+            raise UsageError("standard input cannot be read by several workers; give a file")
+        open_capture(p, Counters()).close()
+    n = max(1, workers - 1)
+    ctx: Any = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    children = []
+    conns: list[Connection] = []
+    for k in range(n):
+        task = PartitionTask(tuple(paths), k, n, options.limits, options.server_ports, options.server_addrs, None,
+                             options.consumer, options.privacy, options.engine)
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(task, send), daemon=True)
+        proc.start()
+        send.close()
+        children.append(proc)
+        conns.append(recv)
+    sinks = new_sinks(out_dir, options)
+    sink = sinks.sink
+    figures: list[dict[str, object]] = []
+    interrupted = False
+    problems: list[str] = []
+    try:
+        if n == 1:
+            for tx in _stream(conns[0], False, build_transactions, figures):
+                sink(tx)
+        else:
+            streams = [_stream(c, True, build_transactions, figures) for c in conns]
+            for _key, tx in heapq.merge(*streams, key=itemgetter(0)):
+                sink(tx)
+    except KeyboardInterrupt:
+        interrupted = True
+        for proc in children:
+            proc.terminate()
+    except Exception as e:  # noqa: BLE001 - keep what was written, marked partial
+        problems.append(f"internal error while writing: {type(e).__name__}: {e}")
+        for proc in children:
+            proc.terminate()
+    finally:
+        for c in conns:
+            c.close()
+        for proc in children:
+            proc.join()
+    sinks.writer.close()
+    counters = Counters()
+    linktypes: set[int] = set()
+    first: int | None = None
+    last: int | None = None
+    lane_used = bool(figures)
+    for i, f in enumerate(figures):
+        if "fatal" in f:
+            problems.append(f"internal error in an analysing process: {f['fatal']}")
+            lane_used = False
+            continue
+        counters.merge(f["counters"])  # type: ignore[arg-type]
+        linktypes.update(f["linktypes"])  # type: ignore[arg-type]
+        problems.extend(f["problems"])  # type: ignore[arg-type]
+        if f["error"]:
+            problems.append(str(f["error"]))
+        interrupted = interrupted or bool(f["interrupted"])
+        lane_used = lane_used and f["lane"] is not None
+        if i == 0 or first is None:
+            first, last = f["first"], f["last"]  # type: ignore[assignment]
+    if len(figures) < n and not interrupted:
+        problems.append(f"{n - len(figures)} analysing process(es) returned nothing")
+    if progress is not None:
+        progress(sum(os.path.getsize(p) for p in paths))
+    result = write_results(out_dir, paths, counters, sinks.aggregator, sinks.writer.rows, first, last, problems,
+                           interrupted, linktypes, options, sinks.consumers)
+    result.engine = "lane" if lane_used else "python"
+    return result
