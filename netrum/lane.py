@@ -44,8 +44,11 @@ try:
 except ImportError:  # pragma: no cover - no C compiler where netrum was installed
     _lane = None
 
-# More frames than this share for Python's decoder in pass 1: the lane would save little; stand aside.
-MAX_NONFAST_SHARE = 0.2
+# The lane stands aside when more frames than this share need Python's decoder (each is decoded twice:
+# the lane would save little) or when more than MAX_FOREIGN_TCP_SHARE of them are TCP segments it cannot
+# decode (their connections are all Python's).
+MAX_NONFAST_SHARE = 0.5
+MAX_FOREIGN_TCP_SHARE = 0.2
 
 
 def available() -> bool:
@@ -136,6 +139,8 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
             seg = decoder.decode(ts, linktype, mm[off:off + caplen])
             if seg is not None:
                 events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))
+        if frames and len(events) > MAX_FOREIGN_TCP_SHARE * frames:
+            return LaneOutcome(False, f"{len(events)} of {frames} frames are TCP segments that need the general decoder")
         if events:
             status, frames, max_live = lane.scan(None, events)
         linktypes = analyzer.linktypes
