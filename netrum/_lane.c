@@ -31,6 +31,7 @@
 #define SECOND_NS 1000000000LL
 #define MARGIN_NS (2 * SECOND_NS)       /* safety margin around the reference's once-a-second sweeps */
 #define RELEASE_BYTES (32LL * 1024 * 1024)
+#define NONFAST_MAX (1LL << 21) /* frames listed for Python's decoder in pass 1 (40 bytes each) */
 #define NEVER (-(1LL << 62))
 
 /* TCP flags */
@@ -1089,6 +1090,7 @@ static int walk(Lane *L) {
         if (!fast_decode(L->linktype, data, caplen, &s)) {
             /* Not TCP (or not decodable): every worker's decoder sees it (fragment state); worker 0 counts it. */
             if (L->pass == 1) {
+                if (L->nonfast_n >= NONFAST_MAX) { L->damaged = 3; break; } /* bounded memory: stand aside */
                 if (nonfast_add(L, idx, ts, (long long)(data - base), caplen) < 0) { PyErr_NoMemory(); return -1; }
             } else if (to_python(L, idx, ts, data, caplen, 0, L->pclock) < 0) return -1;
             continue;
@@ -1282,7 +1284,8 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
     if (walk(L) < 0) return NULL;
     finish_tuples(L);
-    const char *st = L->damaged == 1 ? "truncated" : L->damaged == 2 ? "corrupt" : "ok";
+    const char *st = L->damaged == 1 ? "truncated" : L->damaged == 2 ? "corrupt"
+                   : L->damaged == 3 ? "too many frames for the general decoder" : "ok";
     return Py_BuildValue("sLL", st, L->frames, L->max_live);
 }
 

@@ -123,7 +123,9 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
         except KeyboardInterrupt:
             return LaneOutcome(False, "interrupted during the first pass")
         if status != "ok":
-            return LaneOutcome(False, f"damaged file ({status}): the Python reader reports it")
+            if status in ("truncated", "corrupt"):
+                return LaneOutcome(False, f"damaged file ({status}): the Python reader reports it")
+            return LaneOutcome(False, f"{status}: frames need the general decoder")
         if max_live * 2 > limits.max_flows:
             return LaneOutcome(False, f"{max_live} connections at once: too close to max_flows")
         nonfast = lane.nonfast()

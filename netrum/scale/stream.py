@@ -1,4 +1,5 @@
-"""`netrum analyze --workers N` on one machine: N-1 processes analyse, this one writes while they do.
+"""`netrum analyze --workers N` on one machine: N-1 processes (N without the compiled lane) analyse, and this
+one writes while they do.
 
 The analysis of a partition (``netrum.scale.partition.analyse``: the compiled lane, or the Python
 analyzer, on the connections ``FlowAssigner``'s rule gives to worker k of N-1) runs in a child process;
@@ -102,11 +103,20 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     """``analyze_files`` with ``workers`` - 1 analysing processes and this one writing (module docstring)."""
     from netrum.lane import build_transactions
 
+    mappable = True
     for p in paths:  # fail before writing anything, as the single process does
         if p == "-":
             raise UsageError("standard input cannot be read by several workers; give a file")
-        open_capture(p, Counters()).close()
-    n = max(1, workers - 1)
+        reader = open_capture(p, Counters())
+        mappable = mappable and reader.mmap_buffer() is not None
+        reader.close()
+    # With the compiled lane the writing is a large share of the work: one process writes while N-1
+    # analyse. Without it (pure Python, pcapng, gzip, several files...) the analysis dominates: N analyse.
+    from netrum.lane import available
+
+    lane = (options.engine == "auto" and available() and len(paths) == 1 and mappable
+            and options.server_ports is None and options.server_addrs is None and options.consumer is None)
+    n = max(1, workers - 1) if lane else max(1, workers)
     ctx: Any = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     out_dir.mkdir(parents=True, exist_ok=True)
     children = []
