@@ -92,11 +92,11 @@ def analyze_files(
 ) -> RunResult:
     """Read every capture (merged in time order), write the three CSV files, return the figures.
 
-    A directory stands for the captures inside it (``netrum.scale.inputs``). ``workers`` > 1 runs the
-    analysis in ``workers`` - 1 processes (partitioned by flow) while this one writes
-    (``netrum.scale.stream``); a Dask ``scheduler`` address ("local" for a local cluster) runs partitions
-    on dask.distributed, merged at the end (``netrum.scale.runner``). The output is identical to the
-    single process's either way.
+    A directory stands for the captures inside it (``netrum.scale.inputs``). ``workers`` > 1 partitions the
+    analysis by flow: where the compiled lane applies, ``workers`` - 1 processes analyse while this one
+    writes (``netrum.scale.stream``); otherwise, and with a Dask ``scheduler`` address ("local" for a local
+    cluster), ``workers`` partitions are merged at the end (``netrum.scale.runner``). The output is
+    identical to the single process's either way.
 
     Raises CaptureError before writing anything when an input cannot be opened at all. Damage found
     while reading (a file cut mid-record, a corrupt record) and Ctrl-C end the reading early: whatever
@@ -105,14 +105,13 @@ def analyze_files(
     from netrum.scale.inputs import expand_captures
 
     paths = expand_captures(paths)
-    if scheduler:
+    if workers > 1 or scheduler:
         from netrum.scale.runner import analyze_partitioned
+        from netrum.scale.stream import analyze_streamed, lane_applies
 
+        if not scheduler and lane_applies(paths, options):
+            return analyze_streamed(paths, out_dir, options, workers, progress)
         return analyze_partitioned(paths, out_dir, options, workers, scheduler, progress)
-    if workers > 1:
-        from netrum.scale.stream import analyze_streamed
-
-        return analyze_streamed(paths, out_dir, options, workers, progress)
     counters = Counters()
     readers: list[CaptureReader] = []
     try:

@@ -56,8 +56,9 @@ def main() -> None:
 @click.option("--idle-timeout", type=click.FloatRange(0.001), default=DEFAULT_LIMITS.flow_idle_timeout_ns / 1e9,
               show_default=True, help="Seconds of packet time after which a silent connection is closed.")
 @click.option("--workers", "-j", type=click.IntRange(1), default=1, show_default=True,
-              help="Processes: N-1 analyse (each the connections given to it) while one writes; output "
-                   "identical to one process (--max-flows applies per analysing process).")
+              help="Processes, each analysing the connections given to it (with the compiled lane, one of "
+                   "them writes while the others analyse); output identical to one process (--max-flows "
+                   "applies per analysing process).")
 @click.option("--scheduler", metavar="ADDR",
               help="Run the workers on dask.distributed: a scheduler address (tcp://host:8786; captures "
                    "must be readable at the same paths on every worker) or 'local' for a local cluster.")

@@ -1,5 +1,5 @@
-"""`netrum analyze --workers N` on one machine: N-1 processes (N without the compiled lane) analyse, and this
-one writes while they do.
+"""`netrum analyze --workers N` on one machine with the compiled lane: N-1 processes analyse, this one writes
+while they do.
 
 The analysis of a partition (``netrum.scale.partition.analyse``: the compiled lane, or the Python
 analyzer, on the connections ``FlowAssigner``'s rule gives to worker k of N-1) runs in a child process;
@@ -30,7 +30,7 @@ from typing import Any
 from netrum.batch import AnalyzeOptions, RunResult, new_sinks, write_results
 from netrum.capture.pcapfile import open_capture
 from netrum.counters import Counters
-from netrum.errors import UsageError
+from netrum.errors import CaptureError, UsageError
 from netrum.pipeline import Analyzer
 from netrum.records import Transaction
 from netrum.scale.partition import PartitionTask, analyse
@@ -98,25 +98,35 @@ def _stream(conn: Connection, keyed: bool, build: Callable[[list[tuple[object, .
         figures.append({"fatal": "an analysing process ended without its results"})
 
 
+def lane_applies(paths: Sequence[str], options: AnalyzeOptions) -> bool:
+    """The compiled lane would take this run (batch._lane_applies, decided before opening anything for
+    good): then one process writing while the others analyse pays (``analyze_streamed``); without the lane
+    the analysis dominates and N partitions merged at the end do better (netrum.scale.runner)."""
+    from netrum.lane import available
+
+    if not (options.engine == "auto" and available() and len(paths) == 1 and paths[0] != "-"
+            and options.server_ports is None and options.server_addrs is None and options.consumer is None):
+        return False
+    try:
+        reader = open_capture(paths[0], Counters())
+    except CaptureError:
+        return False
+    try:
+        return reader.mmap_buffer() is not None
+    finally:
+        reader.close()
+
+
 def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOptions, workers: int,
                      progress: Callable[[int], None] | None = None) -> RunResult:
     """``analyze_files`` with ``workers`` - 1 analysing processes and this one writing (module docstring)."""
     from netrum.lane import build_transactions
 
-    mappable = True
     for p in paths:  # fail before writing anything, as the single process does
         if p == "-":
             raise UsageError("standard input cannot be read by several workers; give a file")
-        reader = open_capture(p, Counters())
-        mappable = mappable and reader.mmap_buffer() is not None
-        reader.close()
-    # With the compiled lane the writing is a large share of the work: one process writes while N-1
-    # analyse. Without it (pure Python, pcapng, gzip, several files...) the analysis dominates: N analyse.
-    from netrum.lane import available
-
-    lane = (options.engine == "auto" and available() and len(paths) == 1 and mappable
-            and options.server_ports is None and options.server_addrs is None and options.consumer is None)
-    n = max(1, workers - 1) if lane else max(1, workers)
+        open_capture(p, Counters()).close()
+    n = max(1, workers - 1)
     ctx: Any = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     out_dir.mkdir(parents=True, exist_ok=True)
     children = []
