@@ -244,6 +244,8 @@ typedef struct {
     long long flows_lane, tuples_tainted, frames_python;
     /* pass 2 callbacks */
     PyObject *py_frame, *py_tick, *sink, *conninfo, *tx_type, *progress;
+    PyObject *pending;     /* batch mode (tuples): transactions not yet handed to the sink as a list */
+    long long seq;         /* batch mode with keys: the lane's own sequence numbers */
     Py_ssize_t offs[29];   /* Transaction slot offsets, in field order */
     long long next_sweep;  /* the Python analyzer's next sweep time */
     long long pclock;      /* the packet clock shared with the Python analyzer */
@@ -405,6 +407,17 @@ static PyObject *ts_or_none(long long v) {
     return PyLong_FromLongLong(v);
 }
 
+#define PENDING_BATCH 2048
+
+/* Batch mode: hand the pending transactions to the sink as one list (before anything else can emit). */
+static int flush_pending(Lane *L) {
+    if (!L->pending || PyList_GET_SIZE(L->pending) == 0) return 0;
+    PyObject *r = PyObject_CallOneArg(L->sink, L->pending);
+    if (!r) return -1;
+    Py_DECREF(r);
+    return PyList_SetSlice(L->pending, 0, PyList_GET_SIZE(L->pending), NULL);
+}
+
 static int emit(Lane *L, Flow *f, Ex *e) {
     L->c_transactions++;
     PyTypeObject *tp = (PyTypeObject *)L->tx_type;
@@ -451,6 +464,18 @@ static int emit(Lane *L, Flow *f, Ex *e) {
         Py_DECREF(tx);
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "lane: a field of a clean exchange is missing");
         return -1;
+    }
+    if (L->pending) {
+        /* batch mode: (emission key, fields) or fields, handed over a list at a time (flush_pending) */
+        PyObject *item = tx;
+        if (L->part_n > 1) {
+            item = Py_BuildValue("((LiisL)N)", L->cur_idx, 1, 0, "", ++L->seq, tx);
+            if (!item) return -1;
+        }
+        int rc = PyList_Append(L->pending, item);
+        Py_DECREF(item);
+        if (rc < 0) return -1;
+        return PyList_GET_SIZE(L->pending) >= PENDING_BATCH ? flush_pending(L) : 0;
     }
     PyObject *r = L->part_n > 1 ? PyObject_CallFunction(L->sink, "OL", tx, L->cur_idx) : PyObject_CallOneArg(L->sink, tx);
     Py_DECREF(tx);
@@ -1022,6 +1047,7 @@ static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long
 static int to_python(Lane *L, long long idx, long long ts, const uint8_t *data, size_t caplen, int owner,
                      long long clock) {
     if (owner == L->part_k) L->frames_python++;
+    if (flush_pending(L) < 0) return -1;
     PyObject *r = PyObject_CallFunction(L->py_frame, "LLy#Li", idx, ts, (const char *)data, (Py_ssize_t)caplen,
                                         clock, owner);
     if (!r) return -1;
@@ -1118,6 +1144,7 @@ static int walk(Lane *L) {
             if (ts > L->pclock) {
                 L->pclock = ts;
                 if (ts >= L->next_sweep) {
+                    if (flush_pending(L) < 0) return -1;
                     PyObject *r = PyObject_CallFunction(L->py_tick, "LLL", idx, ts, clock_before);
                     if (!r) return -1;
                     L->next_sweep = PyLong_AsLongLong(r);
@@ -1185,7 +1212,7 @@ static void Lane_dealloc(Lane *L) {
     free(L->tainted.v);
     if (L->have_view) PyBuffer_Release(&L->view);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
-    Py_XDECREF(L->tx_type); Py_XDECREF(L->progress);
+    Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->pending);
     Py_TYPE(L)->tp_free((PyObject *)L);
 }
 
@@ -1364,9 +1391,14 @@ static PyMethodDef module_methods[] = {
 static PyObject *Lane_run(Lane *L, PyObject *args) {
     PyObject *frame, *tick, *sink, *conninfo, *tx_type, *slots, *progress;
     long long next_sweep;
-    if (!PyArg_ParseTuple(args, "OOOOOOLO", &frame, &tick, &sink, &conninfo, &tx_type, &slots, &next_sweep,
-                          &progress))
+    int batch = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOOLO|p", &frame, &tick, &sink, &conninfo, &tx_type, &slots, &next_sweep,
+                          &progress, &batch))
         return NULL;
+    if (batch && tx_type != (PyObject *)&PyTuple_Type) {
+        PyErr_SetString(PyExc_ValueError, "run(): batch mode hands over tuples (tx_type=tuple)");
+        return NULL;
+    }
     if (L->pass != 1 || L->damaged) { PyErr_SetString(PyExc_RuntimeError, "run() needs a clean scan() first"); return NULL; }
     if (!PyType_Check(tx_type)) { PyErr_SetString(PyExc_TypeError, "run(): tx_type must be a type"); return NULL; }
     if (tx_type != (PyObject *)&PyTuple_Type && slot_offsets(slots, L->offs) < 0) return NULL;
@@ -1379,7 +1411,19 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
     L->next_sweep = next_sweep;
     if (reset_for_run(L) < 0) return PyErr_NoMemory();
-    if (walk(L) < 0) return NULL;
+    if (batch) {
+        Py_XSETREF(L->pending, PyList_New(0));
+        if (!L->pending) return NULL;
+    }
+    if (walk(L) < 0) {
+        /* keep what was found (Ctrl-C, a failing sink): hand over the pending batch, then report */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (flush_pending(L) < 0) PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
+        return NULL;
+    }
+    if (flush_pending(L) < 0) return NULL;
     finish_tuples(L);
     return PyLong_FromLongLong(L->pclock);
 }

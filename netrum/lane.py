@@ -84,7 +84,8 @@ def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> 
 
 
 def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
-             progress: Callable[[int], None] | None = None, as_tuples: bool = False) -> LaneOutcome:
+             progress: Callable[[int], None] | None = None, as_tuples: bool = False,
+             batch_sink: Callable[[list[object]], None] | None = None) -> LaneOutcome:
     """Analyse ``reader``'s file with the lane, feeding ``analyzer`` the frames that are not the lane's.
 
     ``analyzer`` is built with ``partition=(k, n)``: (0, 1) in one process, where the sink gets every
@@ -93,7 +94,9 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
     reaches the sink with ``analyzer.emission_key`` set. Returns with ``used`` False, having fed nothing,
     when the lane stands aside. The caller calls ``analyzer.finish()`` afterwards, as after ``feed``.
     ``as_tuples``: the lane's transactions reach the sink as tuples in field order (to be streamed to
-    another process and rebuilt there by ``build_transactions``), not as Transaction objects."""
+    another process and rebuilt there by ``build_transactions``), not as Transaction objects; with
+    ``batch_sink`` too, they reach it a list at a time, each item (emission key, fields) when partitioned,
+    always before anything the Python analyzer emits after them."""
     if _lane is None:
         return LaneOutcome(False, "extension not built")
     mm = reader.mmap_buffer()
@@ -170,8 +173,10 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
             sink = keyed_sink
         outcome = LaneOutcome(True)
         try:
-            clock = lane.run(frame, tick, sink, _conninfo, tuple if as_tuples else Transaction, _slots(), analyzer._next_sweep,
-                             lambda pos: report_at((size + pos) // 2))
+            batched = as_tuples and batch_sink is not None
+            clock = lane.run(frame, tick, batch_sink if batched else sink, _conninfo,
+                             tuple if as_tuples else Transaction, _slots(), analyzer._next_sweep,
+                             lambda pos: report_at((size + pos) // 2), batched)
             analyzer._clock = max(analyzer._clock, clock)
         except KeyboardInterrupt:
             outcome.interrupted = True

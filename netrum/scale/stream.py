@@ -56,11 +56,18 @@ def _child(task: PartitionTask, conn: Connection) -> None:
                 batch.clear()
         return sink
 
+    def lane_batch(items: list[object]) -> None:
+        # The lane's transactions, a list at a time, already as fields (with their keys when keyed).
+        batch.extend(items)
+        if len(batch) >= STREAM_BATCH:
+            send(marshal.dumps(batch))
+            batch.clear()
+
     figures: dict[str, object]
     try:
         # Several files are read as one merged stream (not file after file, which may have to start again
         # when files overlap in time: what was streamed could not be taken back).
-        done = analyse(task, False, make_sink, as_tuples=True)
+        done = analyse(task, False, make_sink, as_tuples=True, batch_sink=lane_batch)
         a = done.analyzer
         figures = {"counters": dict(done.counters), "first": a.first_ts_ns, "last": a.last_ts_ns, "frames": a.frames,
                    "linktypes": sorted(a.linktypes), "problems": done.problems, "error": done.internal_error,
