@@ -336,3 +336,39 @@ def test_bench_slice(name: str, tmp_path: Path) -> None:
     head = pcap_head(src, tmp_path / f"head-{name}", BENCH_PACKETS)
     stats = check(run_both(head, tmp_path))
     assert stats["flows_lane"] > 0, stats
+
+
+# ------------------------------------------------------------------------------------------ --workers
+def _workers_pair(capture: Path, work: Path, workers: int) -> Pair:
+    """The pure-Python single run against ``--workers`` with the lane (netrum.scale.stream: analysing
+    processes stream their transactions, the lane's as tuples a list at a time, to the writing process)."""
+    a, b = work / f"py-{workers}", work / f"w-{workers}"
+    ref = analyze_files([str(capture)], a, AnalyzeOptions(engine="python"))
+    got = analyze_files([str(capture)], b, AnalyzeOptions(), workers=workers)
+    return Pair(ref, got, a, b)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("kind", ["drop1", "response-first", "reorder8"])
+def test_workers_with_the_lane_on_damaged_captures(kind: str, workers: int, tmp_path: Path) -> None:
+    """Connections in C and in Python interleaved in each analysing process's stream, several streams
+    merged on emission keys: the files are still the single pure-Python run's, byte for byte."""
+    src = damaged(COMMITTED_PCAP, tmp_path / f"{kind}.pcap", kind)
+    pair = _workers_pair(src, tmp_path, workers)
+    assert pair.default.engine == "lane", pair.default.lane_stats
+    assert_same_outputs(pair)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_workers_with_the_lane_on_fuzzed_mixes(seed: int, workers: int, tmp_path: Path) -> None:
+    path = write_pcap(tmp_path / f"fuzz{seed}.pcap", fuzz_capture(seed))
+    pair = _workers_pair(path, tmp_path, workers)
+    assert pair.default.engine == "lane", pair.default.lane_stats
+    assert_same_outputs(pair)
+
+
+def test_workers_with_the_lane_on_the_session_capture(gt_capture: Capture, tmp_path: Path) -> None:
+    pair = _workers_pair(gt_capture.pcap, tmp_path, 2)
+    assert pair.default.engine == "lane"
+    assert_same_outputs(pair)
