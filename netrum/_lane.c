@@ -827,29 +827,61 @@ typedef struct {
     int padding;
 } Seg;
 
-/* decode.frames.Decoder.decode's fast path, exactly: 1 TCP segment, 0 not taken (Python decodes it). */
+/* An ethertype at data[at], after any 802.1Q / 802.1ad / old QinQ tags (decode.frames.Decoder.ethertype):
+ * 4 or 6 for IPv4 / IPv6 with *off set to the IP header, 0 for anything else. */
+static int ether_ip(const uint8_t *data, size_t n, size_t at, size_t *off) {
+    for (;;) {
+        if (n < at + 2) return 0;
+        uint16_t et = rd16(data + at);
+        if (et == 0x0800) { *off = at + 2; return 4; }
+        if (et == 0x86dd) { *off = at + 2; return 6; }
+        if (et != 0x8100 && et != 0x88a8 && et != 0x9100) return 0;
+        at += 4; /* TCI(2), then the inner ethertype */
+    }
+}
+
+/* The frames of netrum.decode.frames.Decoder that end in one plain TCP segment the way its fast path
+ * takes them (unfragmented IPv4 without options, IPv6 with TCP as next header, nothing cut by snaplen),
+ * behind the link layers whose general path does nothing else on the way (Ethernet and Linux cooked v1/v2
+ * with any VLAN tags, BSD loopback, raw IP): the same segment and the same count (decode_ip_padding).
+ * 1: a TCP segment; 0: not taken (Python decodes it). */
 static int fast_decode(int linktype, const uint8_t *data, size_t n, Seg *s) {
     int version = 0; size_t off = 0;
     if (linktype == 1) {
-        if (n < 14) return 0;
-        if (data[12] == 0x08 && data[13] == 0x00) version = 4;
-        else if (data[12] == 0x86 && data[13] == 0xdd) version = 6;
-        off = 14;
-    } else if (linktype == 0) {
+        version = ether_ip(data, n, 12, &off);
+    } else if (linktype == 113) {
+        version = ether_ip(data, n, 14, &off);
+    } else if (linktype == 276) {
+        if (n < 20) return 0;
+        size_t o2;
+        int v = ether_ip(data, n, 0, &o2);
+        if (v && o2 == 2) { version = v; off = 20; } /* the protocol field, then the 20-byte header */
+        else if (rd16(data) == 0x8100 || rd16(data) == 0x88a8 || rd16(data) == 0x9100) {
+            /* tags follow the SLL2 header: ethertype() runs from the protocol field on data at 20 */
+            size_t at = 20;
+            uint16_t et = rd16(data);
+            while (et == 0x8100 || et == 0x88a8 || et == 0x9100) {
+                if (n < at + 4) return 0;
+                et = rd16(data + at + 2);
+                at += 4;
+            }
+            if (et == 0x0800) { version = 4; off = at; }
+            else if (et == 0x86dd) { version = 6; off = at; }
+        }
+    } else if (linktype == 0 || linktype == 108) {
         if (n < 4) return 0;
         uint32_t le = (uint32_t)data[0] | ((uint32_t)data[1] << 8) | ((uint32_t)data[2] << 16) | ((uint32_t)data[3] << 24);
-        uint32_t be = rd32(data);
-        if (le == 2 || be == 2) version = 4;
-        else if (le == 24 || le == 28 || le == 30 || be == 24 || be == 28 || be == 30) version = 6;
+        uint32_t af = le > 0xFFFF ? rd32(data) : le; /* decode.frames.Decoder.link_null */
+        if (af == 2) version = 4;
+        else if (af == 24 || af == 28 || af == 30) version = 6;
         off = 4;
-    } else if (linktype == 101) {
+    } else if (linktype == 101 || linktype == 12 || linktype == 14) {
         version = n ? data[0] >> 4 : 0;
         off = 0;
-    } else if (linktype == 113) {
-        if (n < 16) return 0;
-        if (data[14] == 0x08 && data[15] == 0x00) version = 4;
-        else if (data[14] == 0x86 && data[15] == 0xdd) version = 6;
-        off = 16;
+    } else if (linktype == 228) {
+        version = n && (data[0] >> 4) == 4 ? 4 : 0;
+    } else if (linktype == 229) {
+        version = n && (data[0] >> 4) == 6 ? 6 : 0;
     } else {
         return 0;
     }

@@ -1099,7 +1099,7 @@ SYNTHETIC: dict[str, Case] = {
     "syn-oddities": Case(_syn_oddities, python_min=1),
     "retransmission": Case(_retransmit, python_min=1),
     "ipv6": Case(_ipv6, lane_min=2, python_max=0),
-    "vlan-8021q": Case(_vlan, python_min=1),  # 802.1Q frames: Python's decoder
+    "vlan-8021q": Case(_vlan, lane_min=2, python_max=0),  # 802.1Q-tagged frames: the lane peels the tags
     "linux-sll": Case(_sll, linktype=LINKTYPE_LINUX_SLL, lane_min=2, python_max=0),
     "ethernet-padding": Case(_padding),
     "ip-fragments": Case(_fragments),
