@@ -209,10 +209,23 @@ typedef struct Flow {
 } Flow;
 
 /* ------------------------------------------------------------------ the Lane object */
+/* One capture file (classic pcap, mmap'ed); several are read one after the other (rotated captures). */
 typedef struct {
-    PyObject_HEAD
     Py_buffer view;
     int have_view;
+    Py_ssize_t data_off;
+    int linktype, swapped;
+    long long ns_unit, max_caplen;
+    long long min_ts, max_ts; /* pass 1: the file's timestamps (the files must not overlap in time) */
+} File;
+
+#define MAX_FILES 4096
+
+typedef struct {
+    PyObject_HEAD
+    File *files; int nfiles;
+    int cur_file;          /* the file being walked */
+    long long done_bytes;  /* bytes of the files walked before it (progress) */
     const uint8_t *base;
     Py_ssize_t size, data_off;
     int linktype, swapped;
@@ -1062,15 +1075,15 @@ static int call_progress(Lane *L, Py_ssize_t pos) {
     return 0;
 }
 
-static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long long caplen) {
+static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long long caplen, int file) {
     if (L->nonfast_n == L->nonfast_cap) {
         long long nc = L->nonfast_cap ? L->nonfast_cap * 2 : 256;
-        long long *nb = realloc(L->nonfast, (size_t)nc * 5 * sizeof(long long));
+        long long *nb = realloc(L->nonfast, (size_t)nc * 6 * sizeof(long long));
         if (!nb) return -1;
         L->nonfast = nb; L->nonfast_cap = nc;
     }
-    long long *e = L->nonfast + L->nonfast_n * 5;
-    e[0] = idx; e[1] = ts; e[2] = off; e[3] = caplen; e[4] = L->cclock;
+    long long *e = L->nonfast + L->nonfast_n * 6;
+    e[0] = idx; e[1] = ts; e[2] = off; e[3] = caplen; e[4] = L->cclock; e[5] = file;
     L->nonfast_n++;
     return 0;
 }
@@ -1080,8 +1093,8 @@ static int to_python(Lane *L, long long idx, long long ts, const uint8_t *data, 
                      long long clock) {
     if (owner == L->part_k) L->frames_python++;
     if (flush_pending(L) < 0) return -1;
-    PyObject *r = PyObject_CallFunction(L->py_frame, "LLy#Li", idx, ts, (const char *)data, (Py_ssize_t)caplen,
-                                        clock, owner);
+    PyObject *r = PyObject_CallFunction(L->py_frame, "LLy#Lii", idx, ts, (const char *)data, (Py_ssize_t)caplen,
+                                        clock, owner, L->linktype);
     if (!r) return -1;
     long long ns, clk;
     if (!PyArg_ParseTuple(r, "LL", &ns, &clk)) { Py_DECREF(r); return -1; }
@@ -1092,21 +1105,29 @@ static int to_python(Lane *L, long long idx, long long ts, const uint8_t *data, 
 }
 
 static int walk(Lane *L) {
-    const uint8_t *base = L->base;
-    Py_ssize_t size = L->size, pos = L->data_off;
-    long long idx = 0, last_ts = -1, released = pos - pos % 4096, next_release = released + RELEASE_BYTES;
+    long long idx = 0, last_ts = -1;
     L->cclock = NEVER;
     L->pclock = NEVER;
     L->sweep_next = NEVER;
     L->last_sweep = NEVER;
     L->events_i = 0;
+    L->done_bytes = 0;
+    for (int fi = 0; fi < L->nfiles && !L->damaged; fi++) {
+    File *F = &L->files[fi];
+    L->cur_file = fi;
+    L->base = F->view.buf; L->size = F->view.len; L->data_off = F->data_off;
+    L->linktype = F->linktype; L->swapped = F->swapped; L->ns_unit = F->ns_unit; L->max_caplen = F->max_caplen;
+    if (L->pass == 1) { F->min_ts = NEVER; F->max_ts = NEVER; }
+    const uint8_t *base = L->base;
+    Py_ssize_t size = L->size, pos = L->data_off;
+    long long released = pos - pos % 4096, next_release = released + RELEASE_BYTES;
     while (pos < size) {
         if (pos >= next_release) {
             long long upto = pos - pos % 4096;
             madvise((void *)(base + released), (size_t)(upto - released), MADV_DONTNEED);
             released = upto; next_release = upto + RELEASE_BYTES;
         }
-        if ((idx & 8191) == 0 && idx && call_progress(L, pos) < 0) return -1;
+        if ((idx & 8191) == 0 && idx && call_progress(L, L->done_bytes + pos) < 0) return -1;
         if (pos + 16 > size) { L->damaged = 1; L->damaged_at = pos; break; }
         const uint8_t *rec = base + pos;
         uint32_t sec = rdh32(L, rec), frac = rdh32(L, rec + 4), caplen = rdh32(L, rec + 8), wirelen = rdh32(L, rec + 12);
@@ -1124,6 +1145,8 @@ static int walk(Lane *L) {
             last_ts = ts;
             if (L->first_ts == NEVER || ts < L->first_ts) L->first_ts = ts;
             if (L->last_ts == NEVER || ts > L->last_ts) L->last_ts = ts;
+            if (F->min_ts == NEVER || ts < F->min_ts) F->min_ts = ts;
+            if (F->max_ts == NEVER || ts > F->max_ts) F->max_ts = ts;
         }
         pos = end;
         Seg s;
@@ -1149,7 +1172,7 @@ static int walk(Lane *L) {
             /* Not TCP (or not decodable): every worker's decoder sees it (fragment state); worker 0 counts it. */
             if (L->pass == 1) {
                 if (L->nonfast_n >= NONFAST_MAX) { L->damaged = 3; break; } /* bounded memory: stand aside */
-                if (nonfast_add(L, idx, ts, (long long)(data - base), caplen) < 0) { PyErr_NoMemory(); return -1; }
+                if (nonfast_add(L, idx, ts, (long long)(data - base), caplen, fi) < 0) { PyErr_NoMemory(); return -1; }
             } else if (to_python(L, idx, ts, data, caplen, 0, L->pclock) < 0) return -1;
             continue;
         }
@@ -1203,6 +1226,8 @@ static int walk(Lane *L) {
         }
         if (L->error == 2) { PyErr_NoMemory(); return -1; }
     }
+    L->done_bytes += size;
+    }
     L->frames = idx;
     return 0;
 }
@@ -1236,27 +1261,30 @@ static void lane_clear_tables(Lane *L) {
     }
 }
 
+static void release_files(Lane *L) {
+    for (int i = 0; i < L->nfiles; i++)
+        if (L->files[i].have_view) { PyBuffer_Release(&L->files[i].view); L->files[i].have_view = 0; }
+    free(L->files);
+    L->files = NULL; L->nfiles = 0; L->base = NULL; L->size = 0;
+}
+
 static void Lane_dealloc(Lane *L) {
     lane_clear_tables(L);
     free(L->nonfast);
     free(L->events);
     free(L->event_keys);
     free(L->tainted.v);
-    if (L->have_view) PyBuffer_Release(&L->view);
+    release_files(L);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
     Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->pending);
     Py_TYPE(L)->tp_free((PyObject *)L);
 }
 
 static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"buffer", "data_offset", "linktype", "swapped", "ns_unit", "max_caplen",
-                             "count_order", "limits", "part", NULL};
-    PyObject *buf, *limits, *part = NULL;
-    Py_ssize_t data_off;
-    int linktype, swapped, count_order;
-    long long ns_unit, max_caplen;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OnipLLpO|O", kwlist, &buf, &data_off, &linktype, &swapped,
-                                     &ns_unit, &max_caplen, &count_order, &limits, &part))
+    static char *kwlist[] = {"files", "count_order", "limits", "part", NULL};
+    PyObject *files, *limits, *part = NULL;
+    int count_order;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OpO|O", kwlist, &files, &count_order, &limits, &part))
         return -1;
     L->part_k = 0; L->part_n = 1;
     if (part && part != Py_None && !PyArg_ParseTuple(part, "ii", &L->part_k, &L->part_n)) return -1;
@@ -1264,11 +1292,26 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "part: need 0 <= k < n <= 64");
         return -1;
     }
-    if (L->have_view) { PyErr_SetString(PyExc_RuntimeError, "Lane already initialised"); return -1; }
-    if (PyObject_GetBuffer(buf, &L->view, PyBUF_SIMPLE) < 0) return -1;
-    L->have_view = 1;
-    L->base = L->view.buf; L->size = L->view.len; L->data_off = data_off;
-    L->linktype = linktype; L->swapped = swapped; L->ns_unit = ns_unit; L->max_caplen = max_caplen;
+    if (L->files) { PyErr_SetString(PyExc_RuntimeError, "Lane already initialised"); return -1; }
+    PyObject *seq = PySequence_Fast(files, "files: (buffer, data_offset, linktype, swapped, ns_unit, max_caplen)...");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > MAX_FILES) { Py_DECREF(seq); PyErr_SetString(PyExc_ValueError, "files: 1 to 4096"); return -1; }
+    L->files = calloc((size_t)n, sizeof(File));
+    if (!L->files) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        File *F = &L->files[i];
+        PyObject *buf;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "OnipLL", &buf, &F->data_off, &F->linktype,
+                              &F->swapped, &F->ns_unit, &F->max_caplen)
+                || PyObject_GetBuffer(buf, &F->view, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        F->have_view = 1;
+        L->nfiles = (int)i + 1;
+    }
+    Py_DECREF(seq);
     L->count_order = count_order;
     if (!PyArg_ParseTuple(limits, "LLLLLLL", &L->lim.max_flows, &L->lim.idle_ns, &L->lim.linger_ns,
                           &L->lim.max_header_bytes, &L->lim.max_headers, &L->lim.max_pending, &L->lim.max_uri))
@@ -1345,16 +1388,26 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     finish_tuples(L);
     const char *st = L->damaged == 1 ? "truncated" : L->damaged == 2 ? "corrupt"
                    : L->damaged == 3 ? "too many frames for the general decoder" : "ok";
+    if (!L->damaged) {
+        /* several files are one stream only when each ends before the next begins: then the time-ordered
+         * merge (capture.pcapfile.read_merged, ties in file order) is the files one after the other */
+        long long prev_max = NEVER;
+        for (int i = 0; i < L->nfiles; i++) {
+            if (L->files[i].min_ts == NEVER) continue;
+            if (prev_max != NEVER && L->files[i].min_ts < prev_max) { st = "files overlap in time"; break; }
+            prev_max = L->files[i].max_ts;
+        }
+    }
     return Py_BuildValue("sLL", st, L->frames, L->max_live);
 }
 
-/* nonfast() -> list of (index, ts, offset, caplen, clock) for the frames Python must decode. */
+/* nonfast() -> list of (index, ts, offset, caplen, clock, file) for the frames Python must decode. */
 static PyObject *Lane_nonfast(Lane *L, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyList_New((Py_ssize_t)L->nonfast_n);
     if (!out) return NULL;
     for (long long i = 0; i < L->nonfast_n; i++) {
-        long long *e = L->nonfast + i * 5;
-        PyObject *x = Py_BuildValue("LLLLL", e[0], e[1], e[2], e[3], e[4]);
+        long long *e = L->nonfast + i * 6;
+        PyObject *x = Py_BuildValue("LLLLLL", e[0], e[1], e[2], e[3], e[4], e[5]);
         if (!x) { Py_DECREF(out); return NULL; }
         PyList_SET_ITEM(out, (Py_ssize_t)i, x);
     }
@@ -1492,8 +1545,27 @@ static PyObject *Lane_span(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("(LL)", L->first_ts, L->last_ts);
 }
 
+static PyObject *Lane_file_spans(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(L->nfiles);
+    if (!out) return NULL;
+    for (int i = 0; i < L->nfiles; i++) {
+        PyObject *x = L->files[i].min_ts == NEVER ? (Py_INCREF(Py_None), Py_None)
+                    : Py_BuildValue("(LL)", L->files[i].min_ts, L->files[i].max_ts);
+        if (!x) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, i, x);
+    }
+    return out;
+}
+
+static PyObject *Lane_file_frames(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(L->nfiles);
+    if (!out) return NULL;
+    for (int i = 0; i < L->nfiles; i++) PyList_SET_ITEM(out, i, PyBool_FromLong(L->files[i].min_ts != NEVER));
+    return out;
+}
+
 static PyObject *Lane_release(Lane *L, PyObject *Py_UNUSED(ignored)) {
-    if (L->have_view) { PyBuffer_Release(&L->view); L->have_view = 0; L->base = NULL; L->size = 0; }
+    release_files(L);
     Py_RETURN_NONE;
 }
 
@@ -1504,7 +1576,9 @@ static PyMethodDef Lane_methods[] = {
     {"counters", (PyCFunction)Lane_counters, METH_NOARGS, "the lane's counts (netrum.counters names)"},
     {"stats", (PyCFunction)Lane_stats, METH_NOARGS, "how the work was split"},
     {"span", (PyCFunction)Lane_span, METH_NOARGS, "(first_ts, last_ts) of the capture"},
-    {"release", (PyCFunction)Lane_release, METH_NOARGS, "let go of the capture buffer"},
+    {"file_frames", (PyCFunction)Lane_file_frames, METH_NOARGS, "which files held frames (pass 1)"},
+    {"file_spans", (PyCFunction)Lane_file_spans, METH_NOARGS, "(first, last) timestamp of each file, or None"},
+    {"release", (PyCFunction)Lane_release, METH_NOARGS, "let go of the capture buffers"},
     {NULL, NULL, 0, NULL},
 };
 

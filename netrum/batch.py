@@ -134,9 +134,10 @@ def analyze_files(
 
         analyzer = Analyzer(sink, options.limits, counters=counters, partition=(0, 1))
         try:
-            outcome = run_lane(readers[0], analyzer, options.limits, progress)
+            outcome = run_lane(readers, analyzer, options.limits, progress)
         except BaseException:
-            readers[0].close()
+            for r in readers:
+                r.close()
             raise
         lane_stats = {**outcome.stats, "reason": outcome.reason}
         if outcome.used:
@@ -144,7 +145,8 @@ def analyze_files(
             interrupted = outcome.interrupted
             if outcome.error:
                 internal_error = f"internal error in the compiled lane: {outcome.error}"
-            readers[0].close()
+            for r in readers:
+                r.close()
         else:
             analyzer = None
     if analyzer is None:
@@ -210,11 +212,12 @@ def new_sinks(out_dir: Path, options: AnalyzeOptions) -> Sinks:
 
 def _lane_applies(readers: list[CaptureReader], options: AnalyzeOptions) -> bool:
     """The compiled lane may take this run (it may still stand aside after looking at the file): built and
-    not disabled, one classic pcap file, no filters, no consumer options (netrum.lane)."""
+    not disabled, classic pcap files (several: one after the other in time), no filters, no consumer
+    options (netrum.lane)."""
     from netrum.lane import available
 
-    return (options.engine == "auto" and available() and len(readers) == 1
-            and readers[0].mmap_buffer() is not None and options.server_ports is None
+    return (options.engine == "auto" and available() and bool(readers)
+            and all(r.mmap_buffer() is not None for r in readers) and options.server_ports is None
             and options.server_addrs is None and options.consumer is None)
 
 

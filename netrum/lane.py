@@ -1,7 +1,7 @@
 """The compiled lane of `netrum analyze`: clean connections analysed in C, the rest by the Python analyzer.
 
 The pure-Python pipeline (decode -> flows -> http) is the reference. ``netrum._lane`` (netrum/_lane.c)
-takes, on one classic pcap file, the TCP connections that stay on a narrow path the reference handles in
+takes, on classic pcap files, the TCP connections that stay on a narrow path the reference handles in
 one obvious way: handshake seen, every segment in order with nothing lost or repeated, no RST, strictly
 well-formed HTTP/1.x heads, Content-Length or plain chunked bodies. Any 4-tuple with anything else in it,
 anywhere in the capture, is the Python analyzer's, whole. The output is the same, byte for byte
@@ -19,8 +19,8 @@ Two passes over the mmap'ed file:
    run of its own (netrum.pipeline's scale-out rules).
 
 The lane stands aside (the whole run is Python's, nothing written yet) when the extension is not built,
-``NETRUM_PURE=1``, the engine is "python", the input is not a single seekable classic pcap file, filters
-or consumer options are set, the file is damaged (the Python reader reports the damage), too many frames
+``NETRUM_PURE=1``, the engine is "python", the input is not seekable classic pcap files (several must
+follow one another in time: ``time_order``), filters or consumer options are set, the file is damaged (the Python reader reports the damage), too many frames
 need Python's decoder, or the connection table could approach ``max_flows`` (the reference would evict).
 """
 from __future__ import annotations
@@ -74,6 +74,23 @@ def build_transactions(tuples: list[tuple[object, ...]]) -> list[Transaction]:
     return [Transaction(*t) for t in tuples]  # type: ignore[arg-type]
 
 
+def time_order(spans: list[tuple[int, int] | None]) -> list[int] | None:
+    """The order in which files whose (first, last) timestamps are ``spans`` (None: no frame) follow one
+    another in time, or None when they overlap. That order is capture.pcapfile.read_merged's stream: its
+    merge takes the earliest frame first and, on equal timestamps, the file given first; so a file may
+    start at the instant the one before it ends only when it was given after it."""
+    idx = sorted(range(len(spans)), key=lambda i: (spans[i] or (0, 0))[0])
+    prev: tuple[int, int] | None = None  # (last timestamp, file index) of the file before
+    for i in idx:
+        span = spans[i]
+        if span is None:
+            continue
+        if prev is not None and (span[0] < prev[0] or (span[0] == prev[0] and i < prev[1])):
+            return None
+        prev = (span[1], i)
+    return idx
+
+
 def _slots() -> list[object]:
     return [Transaction.__dict__[f] for f in Transaction.__slots__]  # type: ignore[attr-defined]
 
@@ -83,10 +100,13 @@ def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> 
     return (conn_id(cip, cport, sip, sport, first_ts), addr_to_str(cip), cport, addr_to_str(sip), sport)
 
 
-def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
+def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
              progress: Callable[[int], None] | None = None, as_tuples: bool = False,
              batch_sink: Callable[[list[object]], None] | None = None) -> LaneOutcome:
-    """Analyse ``reader``'s file with the lane, feeding ``analyzer`` the frames that are not the lane's.
+    """Analyse the readers' files with the lane, feeding ``analyzer`` the frames that are not the lane's.
+    Several files (rotated captures) are one stream, read one after the other in time order: the lane
+    stands aside unless each file ends before the next begins (then that is capture.pcapfile.read_merged's
+    stream; see ``time_order``).
 
     ``analyzer`` is built with ``partition=(k, n)``: (0, 1) in one process, where the sink gets every
     transaction in the single run's order; worker k of n in a scale-out (netrum.scale.partition), where
@@ -99,19 +119,23 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
     always before anything the Python analyzer emits after them."""
     if _lane is None:
         return LaneOutcome(False, "extension not built")
-    mm = reader.mmap_buffer()
-    if mm is None:
-        return LaneOutcome(False, "not an mmap-able classic pcap file")
-    order, ns_unit, max_caplen, linktype, data_off = reader.pcap_params()
+    maps = [r.mmap_buffer() for r in readers]
+    if not maps or any(mm is None for mm in maps):
+        return LaneOutcome(False, "not mmap-able classic pcap files")
+    files = []
+    linktypes: list[int] = []
+    for r, mm in zip(readers, maps):
+        order, ns_unit, max_caplen, linktype, data_off = r.pcap_params()
+        files.append((mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen))
+        linktypes.append(linktype)
     part = analyzer.partition or (0, 1)
     lane = _lane.Lane(
-        mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen,
-        reader.count_order,
+        files, True,  # out-of-order timestamps are counted over the whole stream, as read_merged does
         (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
          limits.max_headers, limits.max_pending_requests, limits.max_uri_chars),
         part,
     )
-    size = len(mm)
+    size = sum(len(mm) for mm in maps if mm is not None)
     reported = [0]
 
     def report_at(done_bytes: int) -> None:
@@ -128,6 +152,13 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
         if status != "ok":
             if status in ("truncated", "corrupt"):
                 return LaneOutcome(False, f"damaged file ({status}): the Python reader reports it")
+            if status == "files overlap in time":
+                in_time = time_order(lane.file_spans())
+                if in_time is not None and in_time != sorted(in_time):  # given out of order, yet one after another
+                    lane.release()
+                    return run_lane([readers[i] for i in in_time], analyzer, limits, progress, as_tuples,
+                                    batch_sink)
+                return LaneOutcome(False, "the files overlap in time: the merged stream is Python's")
             return LaneOutcome(False, f"{status}: frames need the general decoder")
         if max_live * 2 > limits.max_flows:
             return LaneOutcome(False, f"{max_live} connections at once: too close to max_flows")
@@ -140,18 +171,18 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
         # reference's do).
         decoder = Decoder(Counters(), limits)
         events: list[tuple[int, int, bytes, int, bytes, int]] = []
-        for index, ts, off, caplen, _clock in nonfast:
-            seg = decoder.decode(ts, linktype, mm[off:off + caplen])
+        for index, ts, off, caplen, _clock, f in nonfast:
+            seg = decoder.decode(ts, linktypes[f], maps[f][off:off + caplen])  # type: ignore[index]
             if seg is not None:
                 events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))
         if frames and len(events) > MAX_FOREIGN_TCP_SHARE * frames:
-            return LaneOutcome(False, f"{len(events)} of {frames} frames are TCP segments that need the general decoder")
+            return LaneOutcome(
+                False, f"{len(events)} of {frames} frames are TCP segments that need the general decoder")
         if events:
             status, frames, max_live = lane.scan(None, events)
-        linktypes = analyzer.linktypes
         own_frame = analyzer.own_frame
 
-        def frame(index: int, ts: int, data: bytes, clock: int, owner: int) -> tuple[int, int]:
+        def frame(index: int, ts: int, data: bytes, clock: int, owner: int, linktype: int) -> tuple[int, int]:
             analyzer._clock = max(analyzer._clock, clock)
             own_frame(index, ts, linktype, data, owner)
             return analyzer._next_sweep, analyzer._clock
@@ -185,15 +216,16 @@ def run_lane(reader: CaptureReader, analyzer: Analyzer, limits: Limits,
         analyzer.frames = int(lane.stats()["frames"])  # type: ignore[call-overload]
         first, last = lane.span()
         analyzer.first_ts_ns, analyzer.last_ts_ns = first, last
-        if frames:
-            linktypes.add(linktype)
+        for linktype, has_frames in zip(linktypes, lane.file_frames()):
+            if has_frames:
+                analyzer.linktypes.add(linktype)
         analyzer.counters.merge(lane.counters())
         outcome.stats = lane.stats()
         report_at(size)
         return outcome
     finally:
         lane.release()
-        del mm
+        del maps
 
 
 __all__ = ["LaneOutcome", "available", "run_lane"]

@@ -167,12 +167,12 @@ def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory, as_tu
     interrupted = False
     internal_error = ""
     lane_stats: dict[str, object] | None = None
-    if task.engine == "auto" and len(readers) == 1 and task.server_ports is None and task.server_addrs is None \
-            and task.consumer is None and readers[0].mmap_buffer() is not None:
+    if task.engine == "auto" and task.server_ports is None and task.server_addrs is None \
+            and task.consumer is None and all(r.mmap_buffer() is not None for r in readers):
         from netrum.lane import available, run_lane
 
         if available():
-            outcome = run_lane(readers[0], analyzer, task.limits, as_tuples=as_tuples, batch_sink=batch_sink)
+            outcome = run_lane(readers, analyzer, task.limits, as_tuples=as_tuples, batch_sink=batch_sink)
             if outcome.used:
                 lane_stats = outcome.stats
             interrupted = outcome.interrupted

@@ -111,17 +111,20 @@ def lane_applies(paths: Sequence[str], options: AnalyzeOptions) -> bool:
     the analysis dominates and N partitions merged at the end do better (netrum.scale.runner)."""
     from netrum.lane import available
 
-    if not (options.engine == "auto" and available() and len(paths) == 1 and paths[0] != "-"
+    if not (options.engine == "auto" and available() and paths and "-" not in paths
             and options.server_ports is None and options.server_addrs is None and options.consumer is None):
         return False
-    try:
-        reader = open_capture(paths[0], Counters())
-    except CaptureError:
-        return False
-    try:
-        return reader.mmap_buffer() is not None
-    finally:
-        reader.close()
+    for p in paths:
+        try:
+            reader = open_capture(p, Counters())
+        except CaptureError:
+            return False
+        try:
+            if reader.mmap_buffer() is None:
+                return False
+        finally:
+            reader.close()
+    return True
 
 
 def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOptions, workers: int,

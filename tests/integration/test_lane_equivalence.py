@@ -283,12 +283,9 @@ def _both(paths: list[str], tmp_path: Path, options: AnalyzeOptions, ref: Analyz
 
 
 def test_fallbacks_run_in_python(tmp_path: Path) -> None:
-    """Inputs and options the lane does not take: the whole run is the pure-Python one."""
+    """Options the lane does not take: the whole run is the pure-Python one."""
     src = str(COMMITTED_PCAP)
-    other = str(REPO_ROOT / "pcaps" / "api-routes.pcap")
     cases: dict[str, tuple[list[str], dict[str, object]]] = {
-        "two files": ([src, other], {}),
-        "a directory": ([str(REPO_ROOT / "pcaps")], {}),
         "--port": ([src], {"server_ports": frozenset({80, 8080})}),
         "--server": ([src], {"server_addrs": frozenset({bytes([127, 0, 0, 1])})}),
         "consumer options": ([src], {"consumer": ConsumerConfig()}),
@@ -412,3 +409,56 @@ def test_link_layers_the_lane_decodes(name: str, tmp_path: Path) -> None:
     src = _relink(REPO_ROOT / "pcaps" / "api-routes.pcap", tmp_path / f"{name}.pcap", linktype, wrap)
     stats = check(run_both(src, tmp_path))
     assert stats["flows_lane"] > 0 and stats["frames_python"] == 0, stats
+
+
+# ------------------------------------------------------------------------------------------ rotated files
+def _split(src: Path, out_dir: Path, parts: int, interleave: bool = False) -> list[Path]:
+    """``src`` cut into ``parts`` files (tcpdump -C/-G style: consecutive runs of frames), or dealt out
+    frame by frame (``interleave``: every file spans the whole capture, so they overlap in time)."""
+    import dpkt
+
+    with src.open("rb") as fh:
+        frames = list(dpkt.pcap.Reader(fh))
+    out_dir.mkdir()
+    paths = [out_dir / f"part{i:02d}.pcap" for i in range(parts)]
+    handles = [p.open("wb") for p in paths]
+    writers = [dpkt.pcap.Writer(h, linktype=1) for h in handles]
+    per = -(-len(frames) // parts)
+    for i, (ts, buf) in enumerate(frames):
+        writers[i % parts if interleave else i // per].writepkt(buf, ts)
+    for h in handles:
+        h.close()
+    return paths
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rotated_files_are_one_stream_in_the_lane(workers: int, tmp_path: Path) -> None:
+    """Rotated captures that follow one another in time: the lane reads them one after the other as one
+    stream (connections across every boundary), exactly the pure-Python merged run."""
+    paths = _split(COMMITTED_PCAP, tmp_path / "rot", 4)
+    a, b = tmp_path / "py", tmp_path / "lane"
+    ref = analyze_files([str(p) for p in paths], a, AnalyzeOptions(engine="python"))
+    got = analyze_files([str(p) for p in paths], b, AnalyzeOptions(), workers=workers)
+    assert got.engine == "lane", got.lane_stats
+    assert_same_outputs(Pair(ref, got, a, b))
+
+
+def test_overlapping_files_are_left_to_python(tmp_path: Path) -> None:
+    paths = _split(COMMITTED_PCAP, tmp_path / "mix", 3, interleave=True)
+    a, b = tmp_path / "py", tmp_path / "lane"
+    ref = analyze_files([str(p) for p in paths], a, AnalyzeOptions(engine="python"))
+    got = analyze_files([str(p) for p in paths], b, AnalyzeOptions())
+    assert got.engine == "python" and "overlap" in str(got.lane_stats.get("reason")), got.lane_stats
+    assert_same_outputs(Pair(ref, got, a, b))
+
+
+def test_several_files_and_a_directory(tmp_path: Path) -> None:
+    """Two captures recorded at different times, given as files or as the directory holding them: one
+    stream, read by the lane one file after the other."""
+    files = [str(COMMITTED_PCAP), str(REPO_ROOT / "pcaps" / "api-routes.pcap")]
+    for what, paths in {"two files": files, "a directory": [str(REPO_ROOT / "pcaps")]}.items():
+        pair = _both(paths, tmp_path / what.replace(" ", "-"), AnalyzeOptions(), AnalyzeOptions(engine="python"))
+        try:
+            check(pair, "lane")
+        except AssertionError as e:
+            raise AssertionError(f"{what}: {e}") from e
