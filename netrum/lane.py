@@ -4,8 +4,9 @@ The pure-Python pipeline (decode -> flows -> http) is the reference. ``netrum._l
 takes, on classic pcap files, the TCP connections that stay on a narrow path the reference handles in
 one obvious way: handshake seen, every segment in order with nothing lost or repeated, no RST, strictly
 well-formed HTTP/1.x heads, Content-Length or plain chunked bodies. Any 4-tuple with anything else in it,
-anywhere in the capture, is the Python analyzer's, whole. The output is the same, byte for byte
-(tests/test_lane.py holds the two to it); only the time differs.
+anywhere in one incarnation of it (a period of activity between silences longer than every timer of the
+reference), is the Python analyzer's, whole. The output is the same, byte for byte
+(tests/integration/test_lane_equivalence.py holds the two to it); only the time differs.
 
 Two passes over the mmap'ed file:
 
