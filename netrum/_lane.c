@@ -252,6 +252,7 @@ typedef struct {
     int damaged;           /* 1 truncated, 2 corrupt */
     long long damaged_at;
     /* pass 2 counters (the lane's own frames and connections) */
+    long long c_vxlan;
     long long c_tcp_packets, c_tcp_payload, c_padding, c_opened, c_closed_fin, c_open_at_end, c_reused;
     long long c_requests, c_responses, c_transactions;
     long long flows_lane, tuples_tainted, frames_python;
@@ -837,8 +838,11 @@ typedef struct {
     uint32_t seq, ack;
     uint8_t flags;
     const uint8_t *payload; size_t plen;
-    int padding;
+    int padding;           /* decode_ip_padding counts (outer and inner IP) */
+    int vxlan;             /* peeled from VXLAN (tunnel_vxlan) */
 } Seg;
+
+static int L_max_tunnel_depth = 4; /* limits.max_tunnel_depth (set by Lane_init) */
 
 /* An ethertype at data[at], after any 802.1Q / 802.1ad / old QinQ tags (decode.frames.Decoder.ethertype):
  * 4 or 6 for IPv4 / IPv6 with *off set to the IP header, 0 for anything else. */
@@ -851,6 +855,76 @@ static int ether_ip(const uint8_t *data, size_t n, size_t at, size_t *off) {
         if (et != 0x8100 && et != 0x88a8 && et != 0x9100) return 0;
         at += 4; /* TCI(2), then the inner ethertype */
     }
+}
+
+/* VXLAN (RFC 7348) on these UDP ports, as decode.tunnels.UDP_PORTS sends them: the destination port
+ * first, then the source port (6081 GENEVE and 3544 Teredo are Python's). */
+static int vxlan_port(uint16_t sport, uint16_t dport) {
+    if (dport == 4789 || dport == 8472) return 1;
+    if (dport == 6081 || dport == 3544) return 0;
+    return sport == 4789 || sport == 8472;
+}
+
+/* The IP packet at data[off] (the frame, or the tunnel's payload, ends at n): one TCP segment taken the
+ * way decode.frames.Decoder takes it, counting decode_ip_padding and tunnel_vxlan like it. With
+ * ``outer``, an unfragmented IPv4/UDP packet to a VXLAN port carrying Ethernet with plain IP/TCP inside is
+ * taken too (decode.tunnels.vxlan at depth 0, the inner frame bounded by the UDP length). */
+static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Seg *s, int outer) {
+    if (version == 4 && n >= off + 20) {
+        const uint8_t *ip = data + off;
+        size_t total = rd16(ip + 2);
+        if (ip[0] != 0x45 || (rd16(ip + 6) & 0x3FFF)) return 0;
+        if (off + total > n) return 0; /* cut by snaplen (or a bogus length): the reference's gap path */
+        int padding = off + total < n;
+        size_t end = off + total;
+        if (ip[9] == 17 && outer) {
+            if (total < 20 + 8 + 8 + 14 || L_max_tunnel_depth < 1) return 0;
+            const uint8_t *udp = ip + 20;
+            uint16_t sport = rd16(udp), dport = rd16(udp + 2);
+            size_t ulen = rd16(udp + 4);
+            if (!vxlan_port(sport, dport)) return 0;
+            size_t uend = end;
+            if (ulen >= 8 && off + 20 + ulen < uend) uend = off + 20 + ulen;
+            size_t vx = off + 28;
+            if (uend < vx + 8 || !(data[vx] & 0x08)) return 0;
+            size_t ioff;
+            int iv = ether_ip(data, uend, vx + 8 + 12, &ioff);
+            if (!iv || uend < vx + 8 + 14) return 0;
+            if (!ip_segment(data, ioff, uend, iv, s, 0)) return 0;
+            s->padding += padding;
+            s->vxlan = 1;
+            return 1;
+        }
+        if (ip[9] != 6 || total < 40) return 0;
+        const uint8_t *tcp = ip + 20;
+        uint8_t doff = tcp[12];
+        size_t t = off + 20 + (size_t)((doff >> 4) << 2);
+        if (doff < 0x50 || t > end) return 0;
+        s->src = ip + 12; s->dst = ip + 16; s->alen = 4;
+        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
+        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
+        s->payload = data + t; s->plen = end - t;
+        s->padding = padding;
+        return 1;
+    }
+    if (version == 6 && n >= off + 60) {
+        const uint8_t *ip = data + off;
+        size_t plen = rd16(ip + 4);
+        if (ip[6] != 6 || (ip[0] >> 4) != 6 || plen < 20) return 0;
+        if (off + 40 + plen > n) return 0;
+        size_t end = off + 40 + plen;
+        const uint8_t *tcp = ip + 40;
+        uint8_t doff = tcp[12];
+        size_t t = off + 40 + (size_t)((doff >> 4) << 2);
+        if (doff < 0x50 || t > end) return 0;
+        s->src = ip + 8; s->dst = ip + 24; s->alen = 16;
+        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
+        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
+        s->payload = data + t; s->plen = end - t;
+        s->padding = end < n;
+        return 1;
+    }
+    return 0;
 }
 
 /* The frames of netrum.decode.frames.Decoder that end in one plain TCP segment the way its fast path
@@ -898,41 +972,9 @@ static int fast_decode(int linktype, const uint8_t *data, size_t n, Seg *s) {
     } else {
         return 0;
     }
-    if (version == 4 && n >= off + 40) {
-        const uint8_t *ip = data + off;
-        size_t total = rd16(ip + 2);
-        if (ip[0] != 0x45 || ip[9] != 6 || (rd16(ip + 6) & 0x3FFF) || total < 40) return 0;
-        size_t end = off + total < n ? off + total : n;
-        const uint8_t *tcp = ip + 20;
-        uint8_t doff = tcp[12];
-        size_t t = off + 20 + (size_t)((doff >> 4) << 2);
-        if (doff < 0x50 || t > end) return 0;
-        if (end - t != off + total - t) return 0; /* snaplen cut: the reference's gap path */
-        s->src = ip + 12; s->dst = ip + 16; s->alen = 4;
-        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
-        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
-        s->payload = data + t; s->plen = end - t;
-        s->padding = end < n;
-        return 1;
-    }
-    if (version == 6 && n >= off + 60) {
-        const uint8_t *ip = data + off;
-        size_t plen = rd16(ip + 4);
-        if (ip[6] != 6 || (ip[0] >> 4) != 6 || plen < 20) return 0;
-        size_t end = off + 40 + plen < n ? off + 40 + plen : n;
-        const uint8_t *tcp = ip + 40;
-        uint8_t doff = tcp[12];
-        size_t t = off + 40 + (size_t)((doff >> 4) << 2);
-        if (doff < 0x50 || t > end) return 0;
-        if (end - t != off + 40 + plen - t) return 0;
-        s->src = ip + 8; s->dst = ip + 24; s->alen = 16;
-        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
-        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
-        s->payload = data + t; s->plen = end - t;
-        s->padding = end < n;
-        return 1;
-    }
-    return 0;
+    s->padding = 0;
+    s->vxlan = 0;
+    return ip_segment(data, off, n, version, s, 1);
 }
 
 /* Key of a segment; *dir = 0 when the sender is endpoint a. */
@@ -1211,6 +1253,7 @@ static int walk(Lane *L) {
             L->c_tcp_packets++;
             L->c_tcp_payload += (long long)s.plen;
             L->c_padding += s.padding;
+            L->c_vxlan += s.vxlan;
         }
         if (!mine || t->tainted) continue;
         L->cur_idx = idx;
@@ -1313,9 +1356,12 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
     }
     Py_DECREF(seq);
     L->count_order = count_order;
-    if (!PyArg_ParseTuple(limits, "LLLLLLL", &L->lim.max_flows, &L->lim.idle_ns, &L->lim.linger_ns,
-                          &L->lim.max_header_bytes, &L->lim.max_headers, &L->lim.max_pending, &L->lim.max_uri))
+    long long max_depth;
+    if (!PyArg_ParseTuple(limits, "LLLLLLLL", &L->lim.max_flows, &L->lim.idle_ns, &L->lim.linger_ns,
+                          &L->lim.max_header_bytes, &L->lim.max_headers, &L->lim.max_pending, &L->lim.max_uri,
+                          &max_depth))
         return -1;
+    L_max_tunnel_depth = (int)(max_depth < 0 ? 0 : max_depth > 64 ? 64 : max_depth);
     if (table_init(&L->tab) < 0) { PyErr_NoMemory(); return -1; }
     L->lru.lru_next = L->lru.lru_prev = &L->lru;
     L->closed.cl_next = L->closed.cl_prev = &L->closed;
@@ -1515,10 +1561,10 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
 
 static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
         "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
         "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
-        "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding,
+        "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan,
         "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
         "flow_open_at_end", L->c_open_at_end, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);
 }

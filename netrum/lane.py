@@ -133,7 +133,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
     lane = _lane.Lane(
         files, True,  # out-of-order timestamps are counted over the whole stream, as read_merged does
         (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
-         limits.max_headers, limits.max_pending_requests, limits.max_uri_chars),
+         limits.max_headers, limits.max_pending_requests, limits.max_uri_chars, limits.max_tunnel_depth),
         part,
     )
     size = sum(len(mm) for mm in maps if mm is not None)

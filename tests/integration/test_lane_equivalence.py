@@ -386,6 +386,19 @@ def _relink(src: Path, dst: Path, linktype: int, wrap: object) -> Path:
 
 
 _TAG = b"\x00\x05"  # a VLAN TCI (priority 0, VLAN 5)
+
+
+def _vxlan(et: bytes, ip: bytes, port: int = 4789, pad: int = 0) -> bytes:
+    """The Ethernet frame inside VXLAN (RFC 7348, VNI 100) inside UDP inside IPv4, as AWS VPC Traffic
+    Mirroring delivers it; ``pad`` bytes of Ethernet padding after the outer IP packet."""
+    import dpkt
+
+    inner = b"\x02" * 6 + b"\x04" * 6 + et + ip
+    udp = dpkt.udp.UDP(sport=40000, dport=port, data=b"\x08\x00\x00\x00\x00\x00\x64\x00" + inner)
+    udp.ulen = len(udp)
+    outer = dpkt.ip.IP(src=bytes([10, 9, 0, 1]), dst=bytes([10, 9, 0, 2]), p=17, data=udp)
+    outer.len = len(outer)
+    return b"\x06" * 6 + b"\x08" * 6 + b"\x08\x00" + bytes(outer) + b"\x00" * pad
 _SLL2_REST = b"\x00\x00" + b"\x00\x00\x00\x02" + b"\x00\x01" + b"\x00" + b"\x06" + b"\x02\x42\xac\x11\x00\x02\x00\x00"
 LINK_LAYERS = {
     # name: (link type, frame from (ethertype, IP packet))
@@ -398,13 +411,17 @@ LINK_LAYERS = {
     "raw-12": (12, lambda et, ip: ip),
     "raw-14": (14, lambda et, ip: ip),
     "ipv4-228": (228, lambda et, ip: ip),
+    "vxlan": (1, _vxlan),
+    "vxlan-8472": (1, lambda et, ip: _vxlan(et, ip, 8472)),
+    "vxlan-padded": (1, lambda et, ip: _vxlan(et, ip, pad=6)),
 }
 
 
 @pytest.mark.parametrize("name", list(LINK_LAYERS))
 def test_link_layers_the_lane_decodes(name: str, tmp_path: Path) -> None:
     """Layouts the C decoder takes beyond Python's fast path (VLAN tags, Linux cooked v2, LOOP, the other
-    raw-IP link types), where Python's general path yields the same segment: same files, analysed in C."""
+    raw-IP link types, VXLAN), where Python's general path yields the same segment and counts: same files
+    (health.csv's decode_ip_padding and tunnel_vxlan included), analysed in C."""
     linktype, wrap = LINK_LAYERS[name]
     src = _relink(REPO_ROOT / "pcaps" / "api-routes.pcap", tmp_path / f"{name}.pcap", linktype, wrap)
     stats = check(run_both(src, tmp_path))
