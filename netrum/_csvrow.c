@@ -86,6 +86,18 @@ skip_words(const unsigned char *s, Py_ssize_t n, uint64_t a, uint64_t b, uint64_
     return i;
 }
 
+/* The flags of ``table`` found in a latin-1 string: whole words without any of the four bytes are skipped,
+ * the rest looked up byte by byte. */
+static unsigned
+scan_1byte(const unsigned char *c, Py_ssize_t n, const unsigned char *table, uint64_t a, uint64_t b, uint64_t d,
+           uint64_t e)
+{
+    unsigned acc = 0;
+    for (Py_ssize_t i = skip_words(c, n, a, b, d, e); i < n; i++)
+        acc |= table[c[i]];
+    return acc;
+}
+
 /* One output field: `len` code points of `kind` at `data`; `extra`: count of '"' to double. */
 typedef struct {
     const void *data;
@@ -150,14 +162,11 @@ set_str(Piece *p, PyObject *s)
     int quoted = 0;
     if (kind == PyUnicode_1BYTE_KIND) {
         const unsigned char *c = data;
-        unsigned acc = 0;
-        Py_ssize_t i = skip_words(c, n, REPEAT8(','), REPEAT8('"'), REPEAT8('\r'), REPEAT8('\n'));
-        for (; i < n; i++)
-            acc |= csv_special[c[i]];
+        unsigned acc = scan_1byte(c, n, csv_special, REPEAT8(','), REPEAT8('"'), REPEAT8('\r'), REPEAT8('\n'));
         if (acc) {
             quoted = 1;
             if (acc & 2) {
-                for (i = 0; i < n; i++)
+                for (Py_ssize_t i = 0; i < n; i++)
                     extra += c[i] == '"';
             }
         }
@@ -518,12 +527,7 @@ set_uri(Work *w, Piece *p, PyObject *v, int keep_query_values)
         const void *data = PyUnicode_DATA(v);
         int special = 0;
         if (kind == PyUnicode_1BYTE_KIND) {
-            const unsigned char *c = data;
-            unsigned acc = 0;
-            Py_ssize_t i = skip_words(c, n, REPEAT8('?'), REPEAT8('#'), REPEAT8(';'), REPEAT8('@'));
-            for (; i < n; i++)
-                acc |= uri_special[c[i]];
-            special = acc != 0;
+            special = scan_1byte(data, n, uri_special, REPEAT8('?'), REPEAT8('#'), REPEAT8(';'), REPEAT8('@')) != 0;
         }
         else {
             for (Py_ssize_t i = 0; i < n && !special; i++) {

@@ -857,6 +857,21 @@ static int ether_ip(const uint8_t *data, size_t n, size_t at, size_t *off) {
     }
 }
 
+/* The TCP header at data[t0] (RFC 9293 section 3.1; at least 20 bytes before end): its segment, the
+ * payload running to the end of the IP packet, or 0 for a data offset the reference rejects. */
+static int tcp_at(const uint8_t *data, size_t t0, size_t end, const uint8_t *src, const uint8_t *dst, int alen,
+                  Seg *s) {
+    const uint8_t *tcp = data + t0;
+    uint8_t doff = tcp[12];
+    size_t t = t0 + (size_t)((doff >> 4) << 2);
+    if (doff < 0x50 || t > end) return 0;
+    s->src = src; s->dst = dst; s->alen = alen;
+    s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
+    s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
+    s->payload = data + t; s->plen = end - t;
+    return 1;
+}
+
 /* VXLAN (RFC 7348) on these UDP ports, as decode.tunnels.UDP_PORTS sends them: the destination port
  * first, then the source port (6081 GENEVE and 3544 Teredo are Python's). */
 static int vxlan_port(uint16_t sport, uint16_t dport) {
@@ -895,15 +910,7 @@ static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Se
             s->vxlan = 1;
             return 1;
         }
-        if (ip[9] != 6 || total < 40) return 0;
-        const uint8_t *tcp = ip + 20;
-        uint8_t doff = tcp[12];
-        size_t t = off + 20 + (size_t)((doff >> 4) << 2);
-        if (doff < 0x50 || t > end) return 0;
-        s->src = ip + 12; s->dst = ip + 16; s->alen = 4;
-        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
-        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
-        s->payload = data + t; s->plen = end - t;
+        if (ip[9] != 6 || total < 40 || !tcp_at(data, off + 20, end, ip + 12, ip + 16, 4, s)) return 0;
         s->padding = padding;
         return 1;
     }
@@ -913,14 +920,7 @@ static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Se
         if (ip[6] != 6 || (ip[0] >> 4) != 6 || plen < 20) return 0;
         if (off + 40 + plen > n) return 0;
         size_t end = off + 40 + plen;
-        const uint8_t *tcp = ip + 40;
-        uint8_t doff = tcp[12];
-        size_t t = off + 40 + (size_t)((doff >> 4) << 2);
-        if (doff < 0x50 || t > end) return 0;
-        s->src = ip + 8; s->dst = ip + 24; s->alen = 16;
-        s->sport = rd16(tcp); s->dport = rd16(tcp + 2);
-        s->seq = rd32(tcp + 4); s->ack = rd32(tcp + 8); s->flags = tcp[13];
-        s->payload = data + t; s->plen = end - t;
+        if (!tcp_at(data, off + 40, end, ip + 8, ip + 24, 16, s)) return 0;
         s->padding = end < n;
         return 1;
     }
