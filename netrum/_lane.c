@@ -252,7 +252,7 @@ typedef struct {
     int damaged;           /* 1 truncated, 2 corrupt */
     long long damaged_at;
     /* pass 2 counters (the lane's own frames and connections) */
-    long long c_vxlan;
+    long long c_vxlan, c_geneve;
     long long c_tcp_packets, c_tcp_payload, c_padding, c_opened, c_closed_fin, c_open_at_end, c_reused;
     long long c_requests, c_responses, c_transactions;
     long long flows_lane, tuples_tainted, frames_python;
@@ -839,7 +839,7 @@ typedef struct {
     uint8_t flags;
     const uint8_t *payload; size_t plen;
     int padding;           /* decode_ip_padding counts (outer and inner IP) */
-    int vxlan;             /* peeled from VXLAN (tunnel_vxlan) */
+    int tunnel;            /* peeled from 1 VXLAN (tunnel_vxlan), 2 GENEVE (tunnel_geneve) */
 } Seg;
 
 static int L_max_tunnel_depth = 4; /* limits.max_tunnel_depth (set by Lane_init) */
@@ -872,12 +872,14 @@ static int tcp_at(const uint8_t *data, size_t t0, size_t end, const uint8_t *src
     return 1;
 }
 
-/* VXLAN (RFC 7348) on these UDP ports, as decode.tunnels.UDP_PORTS sends them: the destination port
- * first, then the source port (6081 GENEVE and 3544 Teredo are Python's). */
-static int vxlan_port(uint16_t sport, uint16_t dport) {
+/* The tunnel on a UDP port pair, as decode.tunnels.UDP_PORTS picks it (the destination port first, then
+ * the source port): 1 VXLAN (RFC 7348), 2 GENEVE (RFC 8926), 0 anything else (Teredo is Python's). */
+static int udp_tunnel(uint16_t sport, uint16_t dport) {
     if (dport == 4789 || dport == 8472) return 1;
-    if (dport == 6081 || dport == 3544) return 0;
-    return sport == 4789 || sport == 8472;
+    if (dport == 6081) return 2;
+    if (dport == 3544) return 0;
+    if (sport == 4789 || sport == 8472) return 1;
+    return sport == 6081 ? 2 : 0;
 }
 
 /* The IP packet at data[off] (the frame, or the tunnel's payload, ends at n): one TCP segment taken the
@@ -893,21 +895,39 @@ static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Se
         int padding = off + total < n;
         size_t end = off + total;
         if (ip[9] == 17 && outer) {
-            if (total < 20 + 8 + 8 + 14 || L_max_tunnel_depth < 1) return 0;
+            if (total < 20 + 8 + 8 || L_max_tunnel_depth < 1) return 0;
             const uint8_t *udp = ip + 20;
-            uint16_t sport = rd16(udp), dport = rd16(udp + 2);
             size_t ulen = rd16(udp + 4);
-            if (!vxlan_port(sport, dport)) return 0;
+            int kind = udp_tunnel(rd16(udp), rd16(udp + 2));
             size_t uend = end;
             if (ulen >= 8 && off + 20 + ulen < uend) uend = off + 20 + ulen;
-            size_t vx = off + 28;
-            if (uend < vx + 8 || !(data[vx] & 0x08)) return 0;
+            size_t th = off + 28; /* the tunnel header */
+            if (!kind || uend < th + 8) return 0;
             size_t ioff;
-            int iv = ether_ip(data, uend, vx + 8 + 12, &ioff);
-            if (!iv || uend < vx + 8 + 14) return 0;
-            if (!ip_segment(data, ioff, uend, iv, s, 0)) return 0;
+            int iv;
+            if (kind == 1) {
+                /* decode.tunnels.vxlan: the I flag, then an Ethernet frame */
+                if (!(data[th] & 0x08) || uend < th + 8 + 14) return 0;
+                iv = ether_ip(data, uend, th + 8 + 12, &ioff);
+            } else {
+                /* decode.tunnels.geneve: version 0, options skipped, Ethernet / IPv4 / IPv6 inside */
+                uint16_t proto = rd16(data + th + 2);
+                size_t inner = th + 8 + (size_t)(data[th] & 0x3F) * 4;
+                if ((data[th] >> 6) != 0 || inner > uend) return 0;
+                if (proto == 0x6558) {
+                    if (uend < inner + 14) return 0;
+                    iv = ether_ip(data, uend, inner + 12, &ioff);
+                } else if (proto == 0x0800 || proto == 0x86dd) {
+                    iv = proto == 0x0800 ? 4 : 6;
+                    ioff = inner;
+                    if (uend <= inner || (data[inner] >> 4) != iv) return 0; /* the reference: decode_bad_ip */
+                } else {
+                    return 0;
+                }
+            }
+            if (!iv || !ip_segment(data, ioff, uend, iv, s, 0)) return 0;
             s->padding += padding;
-            s->vxlan = 1;
+            s->tunnel = kind;
             return 1;
         }
         if (ip[9] != 6 || total < 40 || !tcp_at(data, off + 20, end, ip + 12, ip + 16, 4, s)) return 0;
@@ -973,7 +993,7 @@ static int fast_decode(int linktype, const uint8_t *data, size_t n, Seg *s) {
         return 0;
     }
     s->padding = 0;
-    s->vxlan = 0;
+    s->tunnel = 0;
     return ip_segment(data, off, n, version, s, 1);
 }
 
@@ -1253,7 +1273,8 @@ static int walk(Lane *L) {
             L->c_tcp_packets++;
             L->c_tcp_payload += (long long)s.plen;
             L->c_padding += s.padding;
-            L->c_vxlan += s.vxlan;
+            L->c_vxlan += s.tunnel == 1;
+            L->c_geneve += s.tunnel == 2;
         }
         if (!mine || t->tainted) continue;
         L->cur_idx = idx;
@@ -1561,10 +1582,10 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
 
 static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
         "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
         "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
-        "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan,
+        "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan, "tunnel_geneve", L->c_geneve,
         "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
         "flow_open_at_end", L->c_open_at_end, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);
 }

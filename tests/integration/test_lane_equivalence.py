@@ -399,6 +399,20 @@ def _vxlan(et: bytes, ip: bytes, port: int = 4789, pad: int = 0) -> bytes:
     outer = dpkt.ip.IP(src=bytes([10, 9, 0, 1]), dst=bytes([10, 9, 0, 2]), p=17, data=udp)
     outer.len = len(outer)
     return b"\x06" * 6 + b"\x08" * 6 + b"\x08\x00" + bytes(outer) + b"\x00" * pad
+
+
+def _geneve(et: bytes, ip: bytes, inner_ethernet: bool = True, options: int = 0) -> bytes:
+    """GENEVE (RFC 8926, UDP 6081) carrying the Ethernet frame, or the bare IP packet, with ``options``
+    4-byte words of options."""
+    import dpkt
+
+    proto, inner = (b"\x65\x58", b"\x02" * 6 + b"\x04" * 6 + et + ip) if inner_ethernet else (et, ip)
+    head = bytes([options & 0x3F, 0]) + proto + b"\x00\x00\x64\x00" + b"\x00\x01\x80\x01" * options
+    udp = dpkt.udp.UDP(sport=40001, dport=6081, data=head + inner)
+    udp.ulen = len(udp)
+    outer = dpkt.ip.IP(src=bytes([10, 9, 0, 1]), dst=bytes([10, 9, 0, 2]), p=17, data=udp)
+    outer.len = len(outer)
+    return b"\x06" * 6 + b"\x08" * 6 + b"\x08\x00" + bytes(outer)
 _SLL2_REST = b"\x00\x00" + b"\x00\x00\x00\x02" + b"\x00\x01" + b"\x00" + b"\x06" + b"\x02\x42\xac\x11\x00\x02\x00\x00"
 LINK_LAYERS = {
     # name: (link type, frame from (ethertype, IP packet))
@@ -414,14 +428,16 @@ LINK_LAYERS = {
     "vxlan": (1, _vxlan),
     "vxlan-8472": (1, lambda et, ip: _vxlan(et, ip, 8472)),
     "vxlan-padded": (1, lambda et, ip: _vxlan(et, ip, pad=6)),
+    "geneve-ethernet": (1, _geneve),
+    "geneve-ip-options": (1, lambda et, ip: _geneve(et, ip, inner_ethernet=False, options=2)),
 }
 
 
 @pytest.mark.parametrize("name", list(LINK_LAYERS))
 def test_link_layers_the_lane_decodes(name: str, tmp_path: Path) -> None:
     """Layouts the C decoder takes beyond Python's fast path (VLAN tags, Linux cooked v2, LOOP, the other
-    raw-IP link types, VXLAN), where Python's general path yields the same segment and counts: same files
-    (health.csv's decode_ip_padding and tunnel_vxlan included), analysed in C."""
+    raw-IP link types, VXLAN, GENEVE), where Python's general path yields the same segment and counts: same
+    files (health.csv's decode_ip_padding and tunnel counters included), analysed in C."""
     linktype, wrap = LINK_LAYERS[name]
     src = _relink(REPO_ROOT / "pcaps" / "api-routes.pcap", tmp_path / f"{name}.pcap", linktype, wrap)
     stats = check(run_both(src, tmp_path))
