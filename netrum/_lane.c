@@ -252,7 +252,7 @@ typedef struct {
     int damaged;           /* 1 truncated, 2 corrupt */
     long long damaged_at;
     /* pass 2 counters (the lane's own frames and connections) */
-    long long c_vxlan, c_geneve;
+    long long c_vxlan, c_geneve, c_gre, c_erspan;
     long long c_tcp_packets, c_tcp_payload, c_padding, c_opened, c_closed_fin, c_open_at_end, c_reused;
     long long c_requests, c_responses, c_transactions;
     long long flows_lane, tuples_tainted, frames_python;
@@ -839,7 +839,7 @@ typedef struct {
     uint8_t flags;
     const uint8_t *payload; size_t plen;
     int padding;           /* decode_ip_padding counts (outer and inner IP) */
-    int tunnel;            /* peeled from 1 VXLAN (tunnel_vxlan), 2 GENEVE (tunnel_geneve) */
+    int tunnel;            /* peeled from 1 VXLAN, 2 GENEVE, 3 GRE, 4 ERSPAN (tunnel_* counters) */
 } Seg;
 
 static int L_max_tunnel_depth = 4; /* limits.max_tunnel_depth (set by Lane_init) */
@@ -880,6 +880,46 @@ static int udp_tunnel(uint16_t sport, uint16_t dport) {
     if (dport == 3544) return 0;
     if (sport == 4789 || sport == 8472) return 1;
     return sport == 6081 ? 2 : 0;
+}
+
+static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Seg *s, int outer);
+
+/* GRE (RFC 2784/2890) at data[g], the outer IP packet ending at end, as decode.tunnels.gre takes it:
+ * transparent Ethernet bridging, IPv4, IPv6 (tunnel_gre), ERSPAN type II and III with Ethernet inside
+ * (tunnel_erspan); MPLS, source routing and enhanced GRE are Python's. */
+static int gre_segment(const uint8_t *data, size_t g, size_t end, Seg *s, int padding) {
+    if (end < g + 4 || L_max_tunnel_depth < 1) return 0;
+    uint16_t flags = rd16(data + g), proto = rd16(data + g + 2);
+    if (flags & (0x4000 | 0x0007)) return 0;
+    size_t off = g + 4 + ((flags & 0x8000) ? 4 : 0) + ((flags & 0x2000) ? 4 : 0) + ((flags & 0x1000) ? 4 : 0);
+    if (off > end) return 0;
+    size_t ioff;
+    int iv = 0, kind = 3;
+    if (proto == 0x88BE) {           /* ERSPAN II: an 8-byte header when the GRE sequence number is there */
+        if (flags & 0x1000) { if (end < off + 8) return 0; off += 8; }
+        kind = 4;
+    } else if (proto == 0x22EB) {    /* ERSPAN III: 12 bytes, 20 with the platform sub-header; Ethernet only */
+        if (end < off + 12) return 0;
+        int platform = data[off + 11] & 0x01, frame_type = (data[off + 10] >> 2) & 0x1F;
+        off += platform ? 20 : 12;
+        if (off > end || frame_type != 0) return 0;
+        kind = 4;
+    } else if (proto == 0x0800 || proto == 0x86dd) {
+        iv = proto == 0x0800 ? 4 : 6;
+        if (end <= off || (data[off] >> 4) != iv) return 0;
+        ioff = off;
+    } else if (proto != 0x6558) {
+        return 0;
+    }
+    if (!iv) {                       /* an Ethernet frame (decode.frames.Decoder.link_ethernet) */
+        if (end < off + 14) return 0;
+        iv = ether_ip(data, end, off + 12, &ioff);
+        if (!iv) return 0;
+    }
+    if (!ip_segment(data, ioff, end, iv, s, 0)) return 0;
+    s->padding += padding;
+    s->tunnel = kind;
+    return 1;
 }
 
 /* The IP packet at data[off] (the frame, or the tunnel's payload, ends at n): one TCP segment taken the
@@ -930,6 +970,7 @@ static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Se
             s->tunnel = kind;
             return 1;
         }
+        if (ip[9] == 47 && outer) return gre_segment(data, off + 20, end, s, padding);
         if (ip[9] != 6 || total < 40 || !tcp_at(data, off + 20, end, ip + 12, ip + 16, 4, s)) return 0;
         s->padding = padding;
         return 1;
@@ -1275,6 +1316,8 @@ static int walk(Lane *L) {
             L->c_padding += s.padding;
             L->c_vxlan += s.tunnel == 1;
             L->c_geneve += s.tunnel == 2;
+            L->c_gre += s.tunnel == 3;
+            L->c_erspan += s.tunnel == 4;
         }
         if (!mine || t->tainted) continue;
         L->cur_idx = idx;
@@ -1582,10 +1625,10 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
 
 static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
         "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
         "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
-        "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan, "tunnel_geneve", L->c_geneve,
+        "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan, "tunnel_geneve", L->c_geneve, "tunnel_gre", L->c_gre, "tunnel_erspan", L->c_erspan,
         "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
         "flow_open_at_end", L->c_open_at_end, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);
 }

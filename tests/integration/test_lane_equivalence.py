@@ -413,6 +413,27 @@ def _geneve(et: bytes, ip: bytes, inner_ethernet: bool = True, options: int = 0)
     outer = dpkt.ip.IP(src=bytes([10, 9, 0, 1]), dst=bytes([10, 9, 0, 2]), p=17, data=udp)
     outer.len = len(outer)
     return b"\x06" * 6 + b"\x08" * 6 + b"\x08\x00" + bytes(outer)
+
+
+def _gre(et: bytes, ip: bytes, kind: str) -> bytes:
+    """GRE (RFC 2784/2890) carrying the frame: plain (transparent Ethernet bridging, or the IP packet with a
+    key), or ERSPAN type II / III (with and without the platform sub-header), as switches' remote SPAN
+    sends it."""
+    import dpkt
+
+    frame = b"\x02" * 6 + b"\x04" * 6 + et + ip
+    gre = {
+        "ether": b"\x00\x00\x65\x58" + frame,
+        "ip-key": b"\x20\x00" + et + b"\x00\x00\x00\x2a" + ip,
+        "erspan2": b"\x10\x00\x88\xbe" + b"\x00\x00\x00\x07" + b"\x10\x05\x00\x01\x00\x00\x00\x00" + frame,
+        "erspan3": b"\x10\x00\x22\xeb" + b"\x00\x00\x00\x07" + b"\x20\x05\x00\x01" + b"\x00" * 6 + b"\x00\x00"
+        + frame,
+        "erspan3-platform": b"\x10\x00\x22\xeb" + b"\x00\x00\x00\x07" + b"\x20\x05\x00\x01" + b"\x00" * 6
+        + b"\x00\x01" + b"\x00" * 8 + frame,
+    }[kind]
+    outer = dpkt.ip.IP(src=bytes([10, 9, 0, 1]), dst=bytes([10, 9, 0, 2]), p=47, data=gre)
+    outer.len = len(outer)
+    return b"\x06" * 6 + b"\x08" * 6 + b"\x08\x00" + bytes(outer)
 _SLL2_REST = b"\x00\x00" + b"\x00\x00\x00\x02" + b"\x00\x01" + b"\x00" + b"\x06" + b"\x02\x42\xac\x11\x00\x02\x00\x00"
 LINK_LAYERS = {
     # name: (link type, frame from (ethertype, IP packet))
@@ -430,13 +451,15 @@ LINK_LAYERS = {
     "vxlan-padded": (1, lambda et, ip: _vxlan(et, ip, pad=6)),
     "geneve-ethernet": (1, _geneve),
     "geneve-ip-options": (1, lambda et, ip: _geneve(et, ip, inner_ethernet=False, options=2)),
+    **{f"gre-{k}": (1, lambda et, ip, k=k: _gre(et, ip, k))
+       for k in ("ether", "ip-key", "erspan2", "erspan3", "erspan3-platform")},
 }
 
 
 @pytest.mark.parametrize("name", list(LINK_LAYERS))
 def test_link_layers_the_lane_decodes(name: str, tmp_path: Path) -> None:
     """Layouts the C decoder takes beyond Python's fast path (VLAN tags, Linux cooked v2, LOOP, the other
-    raw-IP link types, VXLAN, GENEVE), where Python's general path yields the same segment and counts: same
+    raw-IP link types, VXLAN, GENEVE, GRE and ERSPAN), where Python's general path yields the same segment and counts: same
     files (health.csv's decode_ip_padding and tunnel counters included), analysed in C."""
     linktype, wrap = LINK_LAYERS[name]
     src = _relink(REPO_ROOT / "pcaps" / "api-routes.pcap", tmp_path / f"{name}.pcap", linktype, wrap)
