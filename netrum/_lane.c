@@ -182,6 +182,7 @@ typedef struct {
     long long fed;         /* stream offset after the bytes given so far */
     long long msg_off;     /* stream offset of the current message's first byte */
     long long msg_ts;      /* timestamp of the segment that carried the current message's first byte */
+    long long last_ts;     /* timestamp of the last segment given to the parser (parser.last_ts) */
     uint8_t *hb; size_t hlen, hcap; /* an incomplete head */
     long long ack_first;   /* client: server-stream offset acknowledged when the current head began */
 } Dir;
@@ -190,6 +191,7 @@ typedef struct {
     long long req_ts, req_end_ts, resp_ts, resp_end_ts;
     long long req_head, req_body, resp_head, resp_body, req_ack;
     int depth, status, req_done, resp_done, is_head, has_resp;
+    int notes;             /* end of capture: NOTE_* (connection.py appends them in this order) */
     PyObject *method, *host, *uri, *version, *ua, *req_ct; /* pass 2 only */
     PyObject *reason, *resp_version, *resp_ct;
 } Ex;
@@ -259,6 +261,9 @@ typedef struct {
     /* pass 2 callbacks */
     PyObject *py_frame, *py_tick, *sink, *conninfo, *tx_type, *progress;
     PyObject *pending;     /* batch mode (tuples): transactions not yet handed to the sink as a list */
+    PyObject *tx_class;    /* netrum.records.Transaction (the end batch is always made of them) */
+    PyObject *end_list;    /* pass 2: the lane's transactions closed by the end of the capture */
+    long long c_truncated, c_no_response;
     long long seq;         /* batch mode with keys: the lane's own sequence numbers */
     Py_ssize_t offs[29];   /* Transaction slot offsets, in field order */
     long long next_sweep;  /* the Python analyzer's next sweep time */
@@ -432,9 +437,31 @@ static int flush_pending(Lane *L) {
     return PyList_SetSlice(L->pending, 0, PyList_GET_SIZE(L->pending), NULL);
 }
 
-static int emit(Lane *L, Flow *f, Ex *e) {
+#define NOTE_TRUNC_REQ 1
+#define NOTE_TRUNC_RESP 2
+#define NOTE_NO_RESPONSE 4
+
+static PyObject *notes_tuple(int notes) {
+    static const char *const names[] = {"truncated_request", "truncated_response", "no_response"};
+    PyObject *t = PyTuple_New(__builtin_popcount((unsigned)notes));
+    if (!t) return NULL;
+    Py_ssize_t k = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!(notes & (1 << i))) continue;
+        PyObject *u = PyUnicode_InternFromString(names[i]);
+        if (!u) { Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(t, k++, u);
+    }
+    return t;
+}
+
+static PyObject *none_ref(void) { Py_INCREF(Py_None); return Py_None; }
+
+/* to_end: the exchange is emitted by the end of the capture (connection.close): a Transaction object
+ * for the Analyzer's end batch (Lane.end_transactions), whatever the mode. */
+static int emit_to(Lane *L, Flow *f, Ex *e, int to_end) {
     L->c_transactions++;
-    PyTypeObject *tp = (PyTypeObject *)L->tx_type;
+    PyTypeObject *tp = (PyTypeObject *)(to_end ? L->tx_class : L->tx_type);
     int as_tuple = tp == &PyTuple_Type; /* a plain tuple in field order (streamed to another process) */
     PyObject *tx = as_tuple ? PyTuple_New(T_NFIELDS) : tp->tp_alloc(tp, 0);
     if (!tx) return -1;
@@ -454,20 +481,23 @@ static int emit(Lane *L, Flow *f, Ex *e) {
     v[T_HOST] = e->host; e->host = NULL;
     v[T_URI] = e->uri; e->uri = NULL;
     v[T_VERSION] = e->version; e->version = NULL;
-    v[T_STATUS] = PyLong_FromLong(e->status);
+    v[T_STATUS] = e->has_resp ? PyLong_FromLong(e->status) : none_ref();
     v[T_REASON] = e->reason; e->reason = NULL;
     v[T_RESP_VERSION] = e->resp_version; e->resp_version = NULL;
     v[T_REQ_HEAD] = PyLong_FromLongLong(e->req_head);
     v[T_REQ_BODY] = PyLong_FromLongLong(e->req_body);
-    v[T_RESP_HEAD] = PyLong_FromLongLong(e->resp_head);
-    v[T_RESP_BODY] = PyLong_FromLongLong(e->resp_body);
+    v[T_RESP_HEAD] = e->has_resp ? PyLong_FromLongLong(e->resp_head) : none_ref();
+    v[T_RESP_BODY] = e->has_resp ? PyLong_FromLongLong(e->resp_body) : none_ref();
     v[T_REQ_CT] = e->req_ct; e->req_ct = NULL;
     v[T_RESP_CT] = e->resp_ct; e->resp_ct = NULL;
     v[T_UA] = e->ua; e->ua = NULL;
     v[T_INTERIM] = PyTuple_New(0);
     v[T_TUNNEL] = PyLong_FromLong(0);
-    v[T_NOTES] = PyTuple_New(0);
+    v[T_NOTES] = notes_tuple(e->notes);
     v[T_CONSUMER] = Py_None; Py_INCREF(Py_None);
+    if (!e->has_resp) { /* no response seen: its fields are None (never set on the exchange) */
+        v[T_REASON] = none_ref(); v[T_RESP_VERSION] = none_ref(); v[T_RESP_CT] = none_ref();
+    }
     int bad = 0;
     for (int i = 0; i < T_NFIELDS; i++) {
         if (!v[i]) { bad = 1; v[i] = Py_None; Py_INCREF(Py_None); }
@@ -478,6 +508,11 @@ static int emit(Lane *L, Flow *f, Ex *e) {
         Py_DECREF(tx);
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "lane: a field of a clean exchange is missing");
         return -1;
+    }
+    if (to_end) {
+        int rc = PyList_Append(L->end_list, tx);
+        Py_DECREF(tx);
+        return rc;
     }
     if (L->pending) {
         /* batch mode: (emission key, fields) or fields, handed over a list at a time (flush_pending) */
@@ -503,7 +538,7 @@ static int flush_done(Lane *L, Flow *f) {
     while (f->ex_len) {
         Ex *e = ex_at(f, 0);
         if (!(e->req_done && e->resp_done)) return 0;
-        if (L->pass == 2 && emit(L, f, e) < 0) { L->error = 1; return -1; }
+        if (L->pass == 2 && emit_to(L, f, e, 0) < 0) { L->error = 1; return -1; }
         ex_release(e);
         f->ex_head = (f->ex_head + 1) % f->ex_cap;
         f->ex_len--;
@@ -746,6 +781,7 @@ static int feed(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long long 
     size_t pos = 0;
     long long off0 = d->fed;
     d->fed += (long long)n;
+    d->last_ts = ts;
     while (pos < n) {
         switch (d->st) {
         case H_HEAD: {
@@ -1341,19 +1377,51 @@ static int walk(Lane *L) {
 
 /* End of capture, pass 1: connections that the reference would end with something pending are tainted;
  * the clean ones still open are counted flow_open_at_end in pass 2. */
-static void finish_tuples(Lane *L) {
+/* End of capture for one clean connection still open (FlowTable.close_all -> flush -> eof of each
+ * direction, then HttpConnection.close): a message cut in the middle is ended at the last byte its parser
+ * saw (http_truncated, truncated_request / truncated_response); a head cut before its end only counts;
+ * then every exchange left is emitted in depth order, those without a response noted no_response. */
+static int end_flow(Lane *L, Flow *f) {
+    for (int di = 0; di < 2; di++) {
+        Dir *d = &f->d[di];
+        if (d->st == H_HEAD) {
+            if (d->hlen) L->c_truncated++;
+            continue;
+        }
+        L->c_truncated++;
+        Ex *e = di == 0 ? ex_at(f, f->ex_len - 1) : ex_at(f, f->pend - 1);
+        if (di == 0) { e->req_end_ts = d->last_ts; e->req_body = (long long)d->body; e->req_done = 1; e->notes |= NOTE_TRUNC_REQ; }
+        else { e->resp_end_ts = d->last_ts; e->resp_body = (long long)d->body; e->resp_done = 1; e->notes |= NOTE_TRUNC_RESP; }
+        d->st = H_HEAD;
+    }
+    while (f->ex_len) {
+        Ex *e = ex_at(f, 0);
+        if (!e->has_resp) { e->notes |= NOTE_NO_RESPONSE; L->c_no_response++; }
+        if (emit_to(L, f, e, 1) < 0) return -1;
+        ex_release(e);
+        f->ex_head = (f->ex_head + 1) % f->ex_cap;
+        f->ex_len--;
+    }
+    return 0;
+}
+
+/* End of capture: connections the reference would end in another way (a handshake never finished, one
+ * side already closed) are tainted in pass 1; the clean ones still open are counted flow_open_at_end and
+ * ended as the reference ends them (end_flow) in pass 2. */
+static int finish_tuples(Lane *L) {
     for (size_t i = 0; i < L->tab.cap; i++) {
         Tuple *t = L->tab.slots[i];
         if (!t || t->tainted || !t->flow || t->owner != L->part_k) continue;
         Flow *f = t->flow;
         if (f->state == S_CLOSED) continue;
-        if (f->state == S_SYN || f->ex_len || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen
-                || f->d[0].st != H_HEAD || f->d[1].st != H_HEAD) {
+        if (f->state == S_SYN || f->d[0].fin || f->d[1].fin) {
             taint(L, t, "open at end");
         } else if (L->pass == 2) {
             L->c_open_at_end++;
+            if (end_flow(L, f) < 0) return -1;
         }
     }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ Python API */
@@ -1383,7 +1451,8 @@ static void Lane_dealloc(Lane *L) {
     free(L->tainted.v);
     release_files(L);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
-    Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->pending);
+    Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->pending); Py_XDECREF(L->tx_class);
+    Py_XDECREF(L->end_list);
     Py_TYPE(L)->tp_free((PyObject *)L);
 }
 
@@ -1494,8 +1563,7 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     }
     L->pass = 1;
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
-    if (walk(L) < 0) return NULL;
-    finish_tuples(L);
+    if (walk(L) < 0 || finish_tuples(L) < 0) return NULL;
     const char *st = L->damaged == 1 ? "truncated" : L->damaged == 2 ? "corrupt"
                    : L->damaged == 3 ? "too many frames for the general decoder" : "ok";
     if (!L->damaged) {
@@ -1596,7 +1664,15 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
     }
     if (L->pass != 1 || L->damaged) { PyErr_SetString(PyExc_RuntimeError, "run() needs a clean scan() first"); return NULL; }
     if (!PyType_Check(tx_type)) { PyErr_SetString(PyExc_TypeError, "run(): tx_type must be a type"); return NULL; }
-    if (tx_type != (PyObject *)&PyTuple_Type && slot_offsets(slots, L->offs) < 0) return NULL;
+    if (slot_offsets(slots, L->offs) < 0) return NULL;
+    {
+        PyObject *d0 = PySequence_GetItem(slots, 0); /* checked by slot_offsets: a member descriptor */
+        if (!d0) return NULL;
+        PyObject *cls = (PyObject *)PyDescr_TYPE(d0);
+        Py_INCREF(cls);
+        Py_XSETREF(L->tx_class, cls);
+        Py_DECREF(d0);
+    }
     L->pass = 2;
     Py_INCREF(frame); Py_XSETREF(L->py_frame, frame);
     Py_INCREF(tick); Py_XSETREF(L->py_tick, tick);
@@ -1604,6 +1680,8 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
     Py_INCREF(conninfo); Py_XSETREF(L->conninfo, conninfo);
     Py_INCREF(tx_type); Py_XSETREF(L->tx_type, tx_type);
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
+    Py_XSETREF(L->end_list, PyList_New(0));
+    if (!L->end_list) return NULL;
     L->next_sweep = next_sweep;
     if (reset_for_run(L) < 0) return PyErr_NoMemory();
     if (batch) {
@@ -1618,19 +1696,18 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
         PyErr_Restore(et, ev, tb);
         return NULL;
     }
-    if (flush_pending(L) < 0) return NULL;
-    finish_tuples(L);
+    if (flush_pending(L) < 0 || finish_tuples(L) < 0) return NULL;
     return PyLong_FromLongLong(L->pclock);
 }
 
 static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
         "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
         "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
         "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan, "tunnel_geneve", L->c_geneve, "tunnel_gre", L->c_gre, "tunnel_erspan", L->c_erspan,
         "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
-        "flow_open_at_end", L->c_open_at_end, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);
+        "flow_open_at_end", L->c_open_at_end, "http_truncated", L->c_truncated, "http_no_response", L->c_no_response, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);
 }
 
 static PyObject *Lane_stats(Lane *L, PyObject *Py_UNUSED(ignored)) {
@@ -1667,6 +1744,13 @@ static PyObject *Lane_file_spans(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return out;
 }
 
+/* end_transactions() -> the Transactions the end of the capture closed (for Analyzer.finish's batch). */
+static PyObject *Lane_end_transactions(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    if (!L->end_list) return PyList_New(0);
+    Py_INCREF(L->end_list);
+    return L->end_list;
+}
+
 static PyObject *Lane_file_frames(Lane *L, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyList_New(L->nfiles);
     if (!out) return NULL;
@@ -1687,6 +1771,7 @@ static PyMethodDef Lane_methods[] = {
     {"stats", (PyCFunction)Lane_stats, METH_NOARGS, "how the work was split"},
     {"span", (PyCFunction)Lane_span, METH_NOARGS, "(first_ts, last_ts) of the capture"},
     {"file_frames", (PyCFunction)Lane_file_frames, METH_NOARGS, "which files held frames (pass 1)"},
+    {"end_transactions", (PyCFunction)Lane_end_transactions, METH_NOARGS, "what the end of the capture closed"},
     {"file_spans", (PyCFunction)Lane_file_spans, METH_NOARGS, "(first, last) timestamp of each file, or None"},
     {"release", (PyCFunction)Lane_release, METH_NOARGS, "let go of the capture buffers"},
     {NULL, NULL, 0, NULL},

@@ -221,6 +221,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
             if has_frames:
                 analyzer.linktypes.add(linktype)
         analyzer.counters.merge(lane.counters())
+        analyzer.closed_elsewhere.extend(lane.end_transactions())
         outcome.stats = lane.stats()
         report_at(size)
         return outcome

@@ -213,6 +213,9 @@ class Analyzer:
         self._synced = _NEVER  # partitioned: the clock value the flow table was last told
         self._frame = 0
         self._seq = 0
+        # Transactions the end of the capture closed in connections this analyzer was not given (the compiled
+        # lane's, netrum.lane): written in the end batch with its own, in the same canonical order.
+        self.closed_elsewhere: list[Transaction] = []
 
     def _make_handler(self, info: ConnInfo) -> HttpConnection:
         return HttpConnection(info, self.counters, self.limits,
@@ -425,6 +428,8 @@ class Analyzer:
             self.flows.close_all(self.last_ts_ns or 0)
         finally:
             self._batch = None
+        batch.extend(self.closed_elsewhere)
+        self.closed_elsewhere = []
         self._flush_batch(batch, self.frames + 1)
 
     @property
