@@ -232,7 +232,6 @@ typedef struct {
     Py_ssize_t size, data_off;
     int linktype, swapped;
     long long ns_unit, max_caplen;
-    int count_order;
     LaneLimits lim;
     Table tab;
     Tuple lru;             /* sentinel of the live list */
@@ -1217,12 +1216,12 @@ static int call_progress(Lane *L, Py_ssize_t pos) {
 static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long long caplen, int file) {
     if (L->nonfast_n == L->nonfast_cap) {
         long long nc = L->nonfast_cap ? L->nonfast_cap * 2 : 256;
-        long long *nb = realloc(L->nonfast, (size_t)nc * 6 * sizeof(long long));
+        long long *nb = realloc(L->nonfast, (size_t)nc * 5 * sizeof(long long));
         if (!nb) return -1;
         L->nonfast = nb; L->nonfast_cap = nc;
     }
-    long long *e = L->nonfast + L->nonfast_n * 6;
-    e[0] = idx; e[1] = ts; e[2] = off; e[3] = caplen; e[4] = L->cclock; e[5] = file;
+    long long *e = L->nonfast + L->nonfast_n * 5;
+    e[0] = idx; e[1] = ts; e[2] = off; e[3] = caplen; e[4] = file;
     L->nonfast_n++;
     return 0;
 }
@@ -1280,7 +1279,7 @@ static int walk(Lane *L) {
             if (wirelen > caplen) { L->cut++; L->cut_bytes += wirelen - caplen; }
             L->wire += wirelen;
             L->packets++;
-            if (ts < last_ts && L->count_order) L->ooo++;
+            if (ts < last_ts) L->ooo++; /* over the whole stream, as capture.pcapfile.read_merged counts */
             last_ts = ts;
             if (L->first_ts == NEVER || ts < L->first_ts) L->first_ts = ts;
             if (L->last_ts == NEVER || ts > L->last_ts) L->last_ts = ts;
@@ -1457,10 +1456,9 @@ static void Lane_dealloc(Lane *L) {
 }
 
 static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"files", "count_order", "limits", "part", NULL};
+    static char *kwlist[] = {"files", "limits", "part", NULL};
     PyObject *files, *limits, *part = NULL;
-    int count_order;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OpO|O", kwlist, &files, &count_order, &limits, &part))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &files, &limits, &part))
         return -1;
     L->part_k = 0; L->part_n = 1;
     if (part && part != Py_None && !PyArg_ParseTuple(part, "ii", &L->part_k, &L->part_n)) return -1;
@@ -1488,7 +1486,6 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
         L->nfiles = (int)i + 1;
     }
     Py_DECREF(seq);
-    L->count_order = count_order;
     long long max_depth;
     if (!PyArg_ParseTuple(limits, "LLLLLLLL", &L->lim.max_flows, &L->lim.idle_ns, &L->lim.linger_ns,
                           &L->lim.max_header_bytes, &L->lim.max_headers, &L->lim.max_pending, &L->lim.max_uri,
@@ -1579,13 +1576,13 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     return Py_BuildValue("sLL", st, L->frames, L->max_live);
 }
 
-/* nonfast() -> list of (index, ts, offset, caplen, clock, file) for the frames Python must decode. */
+/* nonfast() -> list of (index, ts, offset, caplen, file) for the frames Python must decode. */
 static PyObject *Lane_nonfast(Lane *L, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyList_New((Py_ssize_t)L->nonfast_n);
     if (!out) return NULL;
     for (long long i = 0; i < L->nonfast_n; i++) {
-        long long *e = L->nonfast + i * 6;
-        PyObject *x = Py_BuildValue("LLLLLL", e[0], e[1], e[2], e[3], e[4], e[5]);
+        long long *e = L->nonfast + i * 5;
+        PyObject *x = Py_BuildValue("LLLLL", e[0], e[1], e[2], e[3], e[4]);
         if (!x) { Py_DECREF(out); return NULL; }
         PyList_SET_ITEM(out, (Py_ssize_t)i, x);
     }

@@ -129,9 +129,9 @@ def analyze_files(
     engine = "python"
     lane_stats: dict[str, object] = {}
     analyzer: Analyzer | None = None
-    if _lane_applies(readers, options):
-        from netrum.lane import run_lane
+    from netrum.lane import run_lane, takes
 
+    if takes(readers, options.engine, options.server_ports, options.server_addrs, options.consumer):
         analyzer = Analyzer(sink, options.limits, counters=counters, partition=(0, 1))
         try:
             outcome = run_lane(readers, analyzer, options.limits, progress)
@@ -208,17 +208,6 @@ def new_sinks(out_dir: Path, options: AnalyzeOptions) -> Sinks:
         add_consumer(tx, route)
 
     return Sinks(writer, aggregator, consumers, sink)
-
-
-def _lane_applies(readers: list[CaptureReader], options: AnalyzeOptions) -> bool:
-    """The compiled lane may take this run (it may still stand aside after looking at the file): built and
-    not disabled, classic pcap files (several: one after the other in time), no filters, no consumer
-    options (netrum.lane)."""
-    from netrum.lane import available
-
-    return (options.engine == "auto" and available() and bool(readers)
-            and all(r.mmap_buffer() is not None for r in readers) and options.server_ports is None
-            and options.server_addrs is None and options.consumer is None)
 
 
 def write_results(out_dir: Path, paths: Sequence[str], counters: Counters, aggregator: EndpointAggregator,

@@ -68,6 +68,15 @@ class LaneOutcome:
     error: str = ""
 
 
+def takes(readers: list[CaptureReader], engine: str, server_ports: frozenset[int] | None,
+          server_addrs: frozenset[bytes] | None, consumer: object | None) -> bool:
+    """The lane may take a run over these readers (it may still stand aside once it has looked at the
+    files): the engine is "auto", the extension is built and not disabled, every input is a classic pcap
+    file mapped whole, and no --port/--server filter nor consumer option is set."""
+    return (engine == "auto" and available() and bool(readers) and all(r.mmap_buffer() is not None for r in readers)
+            and server_ports is None and server_addrs is None and consumer is None)
+
+
 def build_transactions(tuples: list[tuple[object, ...]]) -> list[Transaction]:
     """Transaction objects from tuples in field order (what ``run_lane(as_tuples=True)`` emits)."""
     if _lane is not None:
@@ -131,7 +140,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         linktypes.append(linktype)
     part = analyzer.partition or (0, 1)
     lane = _lane.Lane(
-        files, True,  # out-of-order timestamps are counted over the whole stream, as read_merged does
+        files,
         (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
          limits.max_headers, limits.max_pending_requests, limits.max_uri_chars, limits.max_tunnel_depth),
         part,
@@ -172,7 +181,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         # reference's do).
         decoder = Decoder(Counters(), limits)
         events: list[tuple[int, int, bytes, int, bytes, int]] = []
-        for index, ts, off, caplen, _clock, f in nonfast:
+        for index, ts, off, caplen, f in nonfast:
             seg = decoder.decode(ts, linktypes[f], maps[f][off:off + caplen])  # type: ignore[index]
             if seg is not None:
                 events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))

@@ -167,17 +167,15 @@ def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory, as_tu
     interrupted = False
     internal_error = ""
     lane_stats: dict[str, object] | None = None
-    if task.engine == "auto" and task.server_ports is None and task.server_addrs is None \
-            and task.consumer is None and all(r.mmap_buffer() is not None for r in readers):
-        from netrum.lane import available, run_lane
+    from netrum.lane import run_lane, takes
 
-        if available():
-            outcome = run_lane(readers, analyzer, task.limits, as_tuples=as_tuples, batch_sink=batch_sink)
-            if outcome.used:
-                lane_stats = outcome.stats
-            interrupted = outcome.interrupted
-            if outcome.error:
-                internal_error = f"internal error in the compiled lane (partition {task.k} of {task.n}): {outcome.error}"
+    if takes(readers, task.engine, task.server_ports, task.server_addrs, task.consumer):
+        outcome = run_lane(readers, analyzer, task.limits, as_tuples=as_tuples, batch_sink=batch_sink)
+        if outcome.used:
+            lane_stats = outcome.stats
+        interrupted = outcome.interrupted
+        if outcome.error:
+            internal_error = f"internal error in the compiled lane (partition {task.k} of {task.n}): {outcome.error}"
     try:
         if lane_stats is not None:
             pass

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from netrum.batch import AnalyzeOptions, RunResult, new_sinks, write_results
-from netrum.capture.pcapfile import open_capture
+from netrum.capture.pcapfile import CaptureReader, open_capture
 from netrum.counters import Counters
 from netrum.errors import CaptureError, UsageError
 from netrum.pipeline import Analyzer
@@ -106,25 +106,23 @@ def _stream(conn: Connection, keyed: bool, build: Callable[[list[tuple[object, .
 
 
 def lane_applies(paths: Sequence[str], options: AnalyzeOptions) -> bool:
-    """The compiled lane would take this run (batch._lane_applies, decided before opening anything for
-    good): then one process writing while the others analyse pays (``analyze_streamed``); without the lane
-    the analysis dominates and N partitions merged at the end do better (netrum.scale.runner)."""
-    from netrum.lane import available
+    """The compiled lane would take this run (netrum.lane.takes, on readers opened just to look): then one
+    process writing while the others analyse pays (``analyze_streamed``); without the lane the analysis
+    dominates and N partitions merged at the end do better (netrum.scale.runner)."""
+    from netrum.lane import takes
 
-    if not (options.engine == "auto" and available() and paths and "-" not in paths
-            and options.server_ports is None and options.server_addrs is None and options.consumer is None):
+    if "-" in paths:
         return False
-    for p in paths:
-        try:
-            reader = open_capture(p, Counters())
-        except CaptureError:
-            return False
-        try:
-            if reader.mmap_buffer() is None:
-                return False
-        finally:
-            reader.close()
-    return True
+    readers: list[CaptureReader] = []
+    try:
+        for p in paths:
+            readers.append(open_capture(p, Counters()))
+        return takes(readers, options.engine, options.server_ports, options.server_addrs, options.consumer)
+    except CaptureError:
+        return False
+    finally:
+        for r in readers:
+            r.close()
 
 
 def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOptions, workers: int,
