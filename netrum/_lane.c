@@ -9,7 +9,7 @@
  * same bytes of output.
  *
  * Everything else is "tainted": the whole 4-tuple, for the whole capture, goes to the Python analyzer.
- * Two passes over a classic pcap file (mmap'ed):
+ * Two passes over a pcap or pcapng file (mmap'ed; pcapng blocks are read as capture/pcapfile.py reads them):
  *   1. scan(): walk every record, run the state machine below on every fast-path TCP frame, and mark the
  *      4-tuples that leave the path. Frames the fast decoder does not take are listed for Python to
  *      decode (their 4-tuples are tainted from there). A damaged file stops the lane (Python then does
@@ -31,7 +31,8 @@
 #define SECOND_NS 1000000000LL
 #define MARGIN_NS (2 * SECOND_NS)       /* safety margin around the reference's once-a-second sweeps */
 #define RELEASE_BYTES (32LL * 1024 * 1024)
-#define NONFAST_MAX (1LL << 21) /* frames listed for Python's decoder in pass 1 (40 bytes each) */
+#define NONFAST_MAX (1LL << 21) /* frames listed for Python's decoder in pass 1 (48 bytes each) */
+#define NF_FIELDS 6        /* (index, ts, offset, caplen, file, link type) per listed frame */
 #define NEVER (-(1LL << 62))
 
 /* TCP flags */
@@ -211,7 +212,14 @@ typedef struct Flow {
 } Flow;
 
 /* ------------------------------------------------------------------ the Lane object */
-/* One capture file (classic pcap, mmap'ed); several are read one after the other (rotated captures). */
+/* A pcapng interface (Interface Description Block, pcapng section 4.2): ts = ticks * num / den + off_ns. */
+typedef struct {
+    int linktype;
+    unsigned long long num, den;
+    long long off_ns, max_caplen;
+} NgIf;
+
+/* One capture file (pcap or pcapng, mmap'ed); several are read one after the other (rotated captures). */
 typedef struct {
     Py_buffer view;
     int have_view;
@@ -219,6 +227,10 @@ typedef struct {
     int linktype, swapped;
     long long ns_unit, max_caplen;
     long long min_ts, max_ts; /* pass 1: the file's timestamps (the files must not overlap in time) */
+    int ng;                   /* pcapng (capture.pcapfile._iter_pcapng's rules), else classic pcap */
+    int ng_swapped;           /* pcapng: the current section's byte order is not the machine's */
+    NgIf *ifs; int nif, cap_if; /* pcapng: the current section's interfaces */
+    long long ng_last_ts;     /* pcapng: the previous packet's time in this file (-1: none; SPB) */
 } File;
 
 #define MAX_FILES 4096
@@ -230,7 +242,7 @@ typedef struct {
     long long done_bytes;  /* bytes of the files walked before it (progress) */
     const uint8_t *base;
     Py_ssize_t size, data_off;
-    int linktype, swapped;
+    int swapped;
     long long ns_unit, max_caplen;
     LaneLimits lim;
     Table tab;
@@ -250,7 +262,9 @@ typedef struct {
     /* pass 1 results */
     long long frames, packets, wire, cut, cut_bytes, ooo, first_ts, last_ts;
     long long nonfast_n, nonfast_cap; long long *nonfast; /* (index, ts, offset, caplen, cclock) x n */
-    int damaged;           /* 1 truncated, 2 corrupt */
+    int damaged;           /* 1 truncated, 2 corrupt, 3 too many frames for Python, 4 unsupported pcapng */
+    long long ng_unsupported; /* pass 1: pcapng blocks of other types (capture_unsupported_block) */
+    int linktypes[64]; int n_linktypes; /* pass 1: the link types of the frames, in order of appearance */
     long long damaged_at;
     /* pass 2 counters (the lane's own frames and connections) */
     long long c_vxlan, c_geneve, c_gre, c_erspan;
@@ -1213,32 +1227,173 @@ static int call_progress(Lane *L, Py_ssize_t pos) {
     return 0;
 }
 
-static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long long caplen, int file) {
+static int nonfast_add(Lane *L, long long idx, long long ts, long long off, long long caplen, int file,
+                       int linktype) {
     if (L->nonfast_n == L->nonfast_cap) {
         long long nc = L->nonfast_cap ? L->nonfast_cap * 2 : 256;
-        long long *nb = realloc(L->nonfast, (size_t)nc * 5 * sizeof(long long));
+        long long *nb = realloc(L->nonfast, (size_t)nc * NF_FIELDS * sizeof(long long));
         if (!nb) return -1;
         L->nonfast = nb; L->nonfast_cap = nc;
     }
-    long long *e = L->nonfast + L->nonfast_n * 5;
-    e[0] = idx; e[1] = ts; e[2] = off; e[3] = caplen; e[4] = file;
+    long long *e = L->nonfast + L->nonfast_n * NF_FIELDS;
+    e[0] = idx; e[1] = ts; e[2] = off; e[3] = caplen; e[4] = file; e[5] = linktype;
     L->nonfast_n++;
     return 0;
 }
 
 /* pass 2: hand a frame to the Python analyzer (Analyzer.own_frame with the owner decided here). */
 static int to_python(Lane *L, long long idx, long long ts, const uint8_t *data, size_t caplen, int owner,
-                     long long clock) {
+                     long long clock, int linktype) {
     if (owner == L->part_k) L->frames_python++;
     if (flush_pending(L) < 0) return -1;
     PyObject *r = PyObject_CallFunction(L->py_frame, "LLy#Lii", idx, ts, (const char *)data, (Py_ssize_t)caplen,
-                                        clock, owner, L->linktype);
+                                        clock, owner, linktype);
     if (!r) return -1;
     long long ns, clk;
     if (!PyArg_ParseTuple(r, "LL", &ns, &clk)) { Py_DECREF(r); return -1; }
     Py_DECREF(r);
     L->next_sweep = ns;
     if (clk > L->pclock) L->pclock = clk;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ pcapng */
+#define NG_SHB 0x0A0D0D0AU
+#define NG_IDB 1U
+#define NG_PB 2U   /* obsolete Packet Block */
+#define NG_SPB 3U
+#define NG_EPB 6U
+#define NG_MAX_BLOCK (16LL * 1024 * 1024) /* capture.pcapfile.MAX_BLOCK_BYTES */
+
+static inline uint32_t ng32(const File *F, const uint8_t *p) {
+    uint32_t v; memcpy(&v, p, 4);
+    return F->ng_swapped ? __builtin_bswap32(v) : v;
+}
+static inline uint16_t ng16(const File *F, const uint8_t *p) {
+    uint16_t v; memcpy(&v, p, 2);
+    return F->ng_swapped ? __builtin_bswap16(v) : v;
+}
+
+/* An Interface Description Block's body (capture.pcapfile._parse_idb): 0, or -1 where the reference's
+ * arithmetic leaves 64 bits (a resolution finer than 2^-63 s or 10^-18 s, an offset beyond 290 years):
+ * the lane stands aside for such a file. */
+static int ng_idb(Lane *L, File *F, const uint8_t *b, const uint8_t *be, long long max_caplen_cap) {
+    if (F->nif == F->cap_if) {
+        int nc = F->cap_if ? F->cap_if * 2 : 4;
+        NgIf *n = realloc(F->ifs, sizeof(NgIf) * (size_t)nc);
+        if (!n) return -2;
+        F->ifs = n; F->cap_if = nc;
+    }
+    NgIf *I = &F->ifs[F->nif];
+    I->linktype = ng16(F, b);
+    uint32_t snaplen = ng32(F, b + 4);
+    I->max_caplen = snaplen == 0 ? max_caplen_cap
+                  : (2LL * snaplen > 65535 ? 2LL * snaplen : 65535) < max_caplen_cap
+                  ? (2LL * snaplen > 65535 ? 2LL * snaplen : 65535) : max_caplen_cap;
+    I->num = 1000; I->den = 1; I->off_ns = 0;
+    const uint8_t *q = b + 8;
+    while (q + 4 <= be) {
+        uint16_t code = ng16(F, q), len = ng16(F, q + 2);
+        q += 4;
+        if (code == 0 || q + len > be) break;
+        if (code == 9 && len >= 1) {          /* if_tsresol */
+            uint8_t v = q[0];
+            if (v & 0x80) {
+                if ((v & 0x7F) > 63) return -1;
+                I->num = 1000000000ULL; I->den = 1ULL << (v & 0x7F);
+            } else if (v <= 9) {
+                I->num = 1; for (int i = 0; i < 9 - v; i++) I->num *= 10; I->den = 1;
+            } else {
+                if (v > 27) return -1;
+                I->num = 1; I->den = 1; for (int i = 0; i < v - 9; i++) I->den *= 10;
+            }
+        } else if (code == 14 && len >= 8) {  /* if_tsoffset (seconds) */
+            uint64_t u; memcpy(&u, q, 8);
+            long long sec = (long long)(F->ng_swapped ? __builtin_bswap64(u) : u);
+            if (sec > 4000000000LL || sec < -4000000000LL) return -1;
+            I->off_ns = sec * SECOND_NS;
+        }
+        q += (len + 3) & ~3;
+    }
+    F->nif++;
+    return 0;
+}
+
+/* The next packet of pcapng file F from *pos (capture.pcapfile._iter_pcapng, block by block): 1 with the
+ * packet's fields, 0 at the end of the file, -1 when the file is damaged or beyond the lane (L->damaged
+ * set: the lane stands aside and the Python reader reports the damage), -2 out of memory. */
+static int ng_next(Lane *L, File *F, Py_ssize_t *pos, long long *ts, uint32_t *caplen, uint32_t *wirelen,
+                   const uint8_t **data, int *linktype) {
+    const uint8_t *base = F->view.buf;
+    Py_ssize_t size = F->view.len, p = *pos;
+    for (;;) {
+        if (size - p < 12) {
+            if (size > p) { L->damaged = 1; L->damaged_at = p; return -1; }
+            *pos = p;
+            return 0;
+        }
+        const uint8_t *blk = base + p;
+        uint32_t raw; memcpy(&raw, blk, 4);
+        if (raw == NG_SHB) { /* a palindrome: the section's byte order comes from its byte-order magic */
+            uint32_t bom; memcpy(&bom, blk + 8, 4);
+            if (bom == 0x1A2B3C4DU) F->ng_swapped = 0;
+            else if (bom == 0x4D3C2B1AU) F->ng_swapped = 1;
+            else { L->damaged = 2; L->damaged_at = p; return -1; }
+            F->nif = 0;
+        }
+        uint32_t btype = ng32(F, blk), blen = ng32(F, blk + 4);
+        if (blen < 12 || blen % 4 || blen > NG_MAX_BLOCK) { L->damaged = 2; L->damaged_at = p; return -1; }
+        if (size - p < (Py_ssize_t)blen) { L->damaged = 1; L->damaged_at = p; return -1; }
+        if (ng32(F, blk + blen - 4) != blen) { L->damaged = 2; L->damaged_at = p; return -1; }
+        const uint8_t *b = blk + 8, *be = blk + blen - 4;
+        p += blen;
+        if (btype == NG_EPB || btype == NG_PB) {
+            if (be - b < 20) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+            uint32_t if_id, hi, lo;
+            if (btype == NG_EPB) { if_id = ng32(F, b); hi = ng32(F, b + 4); lo = ng32(F, b + 8); }
+            else { if_id = ng16(F, b); hi = ng32(F, b + 4); lo = ng32(F, b + 8); }
+            *caplen = ng32(F, b + 12); *wirelen = ng32(F, b + 16);
+            if (if_id >= (uint32_t)F->nif) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+            const NgIf *I = &F->ifs[if_id];
+            if ((long long)*caplen > I->max_caplen || (long long)*caplen > (be - b) - 20) {
+                L->damaged = 2; L->damaged_at = p - blen; return -1;
+            }
+            unsigned __int128 t = ((unsigned __int128)(((uint64_t)hi << 32) | lo) * I->num) / I->den;
+            if (t > (unsigned __int128)(1ULL << 62)) { L->damaged = 4; return -1; }
+            *ts = (long long)t + I->off_ns;
+            *data = b + 20;
+            *linktype = I->linktype;
+        } else if (btype == NG_SPB) {
+            if (!F->nif || be - b < 4) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+            *wirelen = ng32(F, b);
+            uint32_t room = (uint32_t)(be - b - 4);
+            *caplen = *wirelen < room ? *wirelen : room;
+            *ts = F->ng_last_ts > 0 ? F->ng_last_ts : 0; /* no time in an SPB: the previous packet's */
+            *data = b + 4;
+            *linktype = F->ifs[0].linktype;
+        } else {
+            if (btype == NG_IDB) {
+                if (be - b < 8) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+                int r = ng_idb(L, F, b, be, F->max_caplen);
+                if (r == -2) return -2;
+                if (r < 0) { L->damaged = 4; return -1; }
+            } else if (btype != NG_SHB && L->pass == 1) {
+                L->ng_unsupported++;
+            }
+            continue;
+        }
+        F->ng_last_ts = *ts;
+        *pos = p;
+        return 1;
+    }
+}
+
+/* pass 1: the link type of a frame joins the list of those seen (Analyzer.linktypes); 0, or -1 when a
+ * capture has more kinds than the list holds (the lane stands aside). */
+static int note_linktype(Lane *L, int linktype) {
+    for (int i = 0; i < L->n_linktypes; i++) if (L->linktypes[i] == linktype) return 0;
+    if (L->n_linktypes == 64) return -1;
+    L->linktypes[L->n_linktypes++] = linktype;
     return 0;
 }
 
@@ -1254,8 +1409,9 @@ static int walk(Lane *L) {
     File *F = &L->files[fi];
     L->cur_file = fi;
     L->base = F->view.buf; L->size = F->view.len; L->data_off = F->data_off;
-    L->linktype = F->linktype; L->swapped = F->swapped; L->ns_unit = F->ns_unit; L->max_caplen = F->max_caplen;
+    L->swapped = F->swapped; L->ns_unit = F->ns_unit; L->max_caplen = F->max_caplen;
     if (L->pass == 1) { F->min_ts = NEVER; F->max_ts = NEVER; }
+    F->ng_swapped = 0; F->nif = 0; F->ng_last_ts = -1;
     const uint8_t *base = L->base;
     Py_ssize_t size = L->size, pos = L->data_off;
     long long released = pos - pos % 4096, next_release = released + RELEASE_BYTES;
@@ -1266,14 +1422,27 @@ static int walk(Lane *L) {
             released = upto; next_release = upto + RELEASE_BYTES;
         }
         if ((idx & 8191) == 0 && idx && call_progress(L, L->done_bytes + pos) < 0) return -1;
-        if (pos + 16 > size) { L->damaged = 1; L->damaged_at = pos; break; }
-        const uint8_t *rec = base + pos;
-        uint32_t sec = rdh32(L, rec), frac = rdh32(L, rec + 4), caplen = rdh32(L, rec + 8), wirelen = rdh32(L, rec + 12);
-        if ((long long)caplen > L->max_caplen) { L->damaged = 2; L->damaged_at = pos; break; }
-        Py_ssize_t end = pos + 16 + (Py_ssize_t)caplen;
-        if (end > size) { L->damaged = 1; L->damaged_at = pos; break; }
-        long long ts = (long long)sec * SECOND_NS + (long long)frac * L->ns_unit;
-        const uint8_t *data = rec + 16;
+        long long ts;
+        uint32_t caplen, wirelen;
+        const uint8_t *data;
+        int linktype;
+        if (F->ng) {
+            int r = ng_next(L, F, &pos, &ts, &caplen, &wirelen, &data, &linktype);
+            if (r == -2) { PyErr_NoMemory(); return -1; }
+            if (r <= 0) break;
+        } else {
+            if (pos + 16 > size) { L->damaged = 1; L->damaged_at = pos; break; }
+            const uint8_t *rec = base + pos;
+            uint32_t sec = rdh32(L, rec), frac = rdh32(L, rec + 4);
+            caplen = rdh32(L, rec + 8); wirelen = rdh32(L, rec + 12);
+            if ((long long)caplen > L->max_caplen) { L->damaged = 2; L->damaged_at = pos; break; }
+            Py_ssize_t end = pos + 16 + (Py_ssize_t)caplen;
+            if (end > size) { L->damaged = 1; L->damaged_at = pos; break; }
+            ts = (long long)sec * SECOND_NS + (long long)frac * L->ns_unit;
+            data = rec + 16;
+            linktype = F->linktype;
+            pos = end;
+        }
         idx++;
         if (L->pass == 1) {
             if (wirelen > caplen) { L->cut++; L->cut_bytes += wirelen - caplen; }
@@ -1285,8 +1454,8 @@ static int walk(Lane *L) {
             if (L->last_ts == NEVER || ts > L->last_ts) L->last_ts = ts;
             if (F->min_ts == NEVER || ts < F->min_ts) F->min_ts = ts;
             if (F->max_ts == NEVER || ts > F->max_ts) F->max_ts = ts;
+            if (note_linktype(L, linktype) < 0) { L->damaged = 4; break; }
         }
-        pos = end;
         Seg s;
         if (L->events_i < L->events_n && L->events[2 * L->events_i] == idx) {
             /* A TCP segment only Python decodes (tunnel, VLAN, fragment...): it moves the packet clock, its
@@ -1303,15 +1472,17 @@ static int walk(Lane *L) {
             t->last_clock = L->cclock;
             lru_touch(L, t);
             if (L->pass == 1) taint(L, t, "python frame");
-            else if (to_python(L, idx, ts, data, caplen, t->owner, clock_before) < 0) return -1;
+            else if (to_python(L, idx, ts, data, caplen, t->owner, clock_before, linktype) < 0) return -1;
             continue;
         }
-        if (!fast_decode(L->linktype, data, caplen, &s)) {
+        if (!fast_decode(linktype, data, caplen, &s)) {
             /* Not TCP (or not decodable): every worker's decoder sees it (fragment state); worker 0 counts it. */
             if (L->pass == 1) {
                 if (L->nonfast_n >= NONFAST_MAX) { L->damaged = 3; break; } /* bounded memory: stand aside */
-                if (nonfast_add(L, idx, ts, (long long)(data - base), caplen, fi) < 0) { PyErr_NoMemory(); return -1; }
-            } else if (to_python(L, idx, ts, data, caplen, 0, L->pclock) < 0) return -1;
+                if (nonfast_add(L, idx, ts, (long long)(data - base), caplen, fi, linktype) < 0) {
+                    PyErr_NoMemory(); return -1;
+                }
+            } else if (to_python(L, idx, ts, data, caplen, 0, L->pclock, linktype) < 0) return -1;
             continue;
         }
         long long clock_before = L->pclock;
@@ -1330,7 +1501,7 @@ static int walk(Lane *L) {
         int mine = t->owner == L->part_k;
         if (L->pass == 2) {
             if (mine && t->tainted) {
-                if (to_python(L, idx, ts, data, caplen, t->owner, clock_before) < 0) return -1;
+                if (to_python(L, idx, ts, data, caplen, t->owner, clock_before, linktype) < 0) return -1;
                 continue;
             }
             /* the reference's packet clock and its sweep (Analyzer.skip_segment) come first */
@@ -1436,8 +1607,10 @@ static void lane_clear_tables(Lane *L) {
 }
 
 static void release_files(Lane *L) {
-    for (int i = 0; i < L->nfiles; i++)
+    for (int i = 0; i < L->nfiles; i++) {
         if (L->files[i].have_view) { PyBuffer_Release(&L->files[i].view); L->files[i].have_view = 0; }
+        free(L->files[i].ifs);
+    }
     free(L->files);
     L->files = NULL; L->nfiles = 0; L->base = NULL; L->size = 0;
 }
@@ -1467,7 +1640,8 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
         return -1;
     }
     if (L->files) { PyErr_SetString(PyExc_RuntimeError, "Lane already initialised"); return -1; }
-    PyObject *seq = PySequence_Fast(files, "files: (buffer, data_offset, linktype, swapped, ns_unit, max_caplen)...");
+    PyObject *seq = PySequence_Fast(files,
+                                    "files: (buffer, data_offset, linktype, swapped, ns_unit, max_caplen, pcapng)...");
     if (!seq) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     if (n < 1 || n > MAX_FILES) { Py_DECREF(seq); PyErr_SetString(PyExc_ValueError, "files: 1 to 4096"); return -1; }
@@ -1476,8 +1650,8 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
     for (Py_ssize_t i = 0; i < n; i++) {
         File *F = &L->files[i];
         PyObject *buf;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "OnipLL", &buf, &F->data_off, &F->linktype,
-                              &F->swapped, &F->ns_unit, &F->max_caplen)
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "OnipLLp", &buf, &F->data_off, &F->linktype,
+                              &F->swapped, &F->ns_unit, &F->max_caplen, &F->ng)
                 || PyObject_GetBuffer(buf, &F->view, PyBUF_SIMPLE) < 0) {
             Py_DECREF(seq);
             return -1;
@@ -1526,6 +1700,7 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
         L->frames = L->packets = L->wire = L->cut = L->cut_bytes = L->ooo = 0;
         L->first_ts = L->last_ts = NEVER;
         L->nonfast_n = 0; L->damaged = 0; L->tuples_tainted = 0;
+        L->ng_unsupported = 0; L->n_linktypes = 0;
         memset(L->load, 0, sizeof L->load);
         free(L->tainted.v); memset(&L->tainted, 0, sizeof L->tainted);
         L->taint_reason[0] = 0;
@@ -1562,7 +1737,8 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
     if (walk(L) < 0 || finish_tuples(L) < 0) return NULL;
     const char *st = L->damaged == 1 ? "truncated" : L->damaged == 2 ? "corrupt"
-                   : L->damaged == 3 ? "too many frames for the general decoder" : "ok";
+                   : L->damaged == 3 ? "too many frames for the general decoder"
+                   : L->damaged == 4 ? "pcapng beyond the lane (timestamp resolution or offset, link types)" : "ok";
     if (!L->damaged) {
         /* several files are one stream only when each ends before the next begins: then the time-ordered
          * merge (capture.pcapfile.read_merged, ties in file order) is the files one after the other */
@@ -1576,13 +1752,13 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     return Py_BuildValue("sLL", st, L->frames, L->max_live);
 }
 
-/* nonfast() -> list of (index, ts, offset, caplen, file) for the frames Python must decode. */
+/* nonfast() -> list of (index, ts, offset, caplen, file, linktype) for the frames Python must decode. */
 static PyObject *Lane_nonfast(Lane *L, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyList_New((Py_ssize_t)L->nonfast_n);
     if (!out) return NULL;
     for (long long i = 0; i < L->nonfast_n; i++) {
-        long long *e = L->nonfast + i * 5;
-        PyObject *x = Py_BuildValue("LLLLL", e[0], e[1], e[2], e[3], e[4]);
+        long long *e = L->nonfast + i * NF_FIELDS;
+        PyObject *x = Py_BuildValue("LLLLLL", e[0], e[1], e[2], e[3], e[4], e[5]);
         if (!x) { Py_DECREF(out); return NULL; }
         PyList_SET_ITEM(out, (Py_ssize_t)i, x);
     }
@@ -1699,9 +1875,10 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
 
 static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
         "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
         "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
+        "capture_unsupported_block", L->ng_unsupported,
         "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan, "tunnel_geneve", L->c_geneve, "tunnel_gre", L->c_gre, "tunnel_erspan", L->c_erspan,
         "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
         "flow_open_at_end", L->c_open_at_end, "http_truncated", L->c_truncated, "http_no_response", L->c_no_response, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);
@@ -1748,10 +1925,14 @@ static PyObject *Lane_end_transactions(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return L->end_list;
 }
 
-static PyObject *Lane_file_frames(Lane *L, PyObject *Py_UNUSED(ignored)) {
-    PyObject *out = PyList_New(L->nfiles);
+static PyObject *Lane_linktypes(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(L->n_linktypes);
     if (!out) return NULL;
-    for (int i = 0; i < L->nfiles; i++) PyList_SET_ITEM(out, i, PyBool_FromLong(L->files[i].min_ts != NEVER));
+    for (int i = 0; i < L->n_linktypes; i++) {
+        PyObject *x = PyLong_FromLong(L->linktypes[i]);
+        if (!x) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, i, x);
+    }
     return out;
 }
 
@@ -1767,7 +1948,7 @@ static PyMethodDef Lane_methods[] = {
     {"counters", (PyCFunction)Lane_counters, METH_NOARGS, "the lane's counts (netrum.counters names)"},
     {"stats", (PyCFunction)Lane_stats, METH_NOARGS, "how the work was split"},
     {"span", (PyCFunction)Lane_span, METH_NOARGS, "(first_ts, last_ts) of the capture"},
-    {"file_frames", (PyCFunction)Lane_file_frames, METH_NOARGS, "which files held frames (pass 1)"},
+    {"linktypes", (PyCFunction)Lane_linktypes, METH_NOARGS, "the link types of the frames (pass 1)"},
     {"end_transactions", (PyCFunction)Lane_end_transactions, METH_NOARGS, "what the end of the capture closed"},
     {"file_spans", (PyCFunction)Lane_file_spans, METH_NOARGS, "(first, last) timestamp of each file, or None"},
     {"release", (PyCFunction)Lane_release, METH_NOARGS, "let go of the capture buffers"},
@@ -1779,7 +1960,7 @@ static PyTypeObject LaneType = {
     .tp_name = "netrum._lane.Lane",
     .tp_basicsize = sizeof(Lane),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The compiled lane over one mmap'ed classic pcap file (see netrum/lane.py).",
+    .tp_doc = "The compiled lane over mmap'ed pcap and pcapng files (see netrum/lane.py).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Lane_init,
     .tp_dealloc = (destructor)Lane_dealloc,

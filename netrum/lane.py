@@ -1,7 +1,7 @@
 """The compiled lane of `netrum analyze`: clean connections analysed in C, the rest by the Python analyzer.
 
 The pure-Python pipeline (decode -> flows -> http) is the reference. ``netrum._lane`` (netrum/_lane.c)
-takes, on classic pcap files, the TCP connections that stay on a narrow path the reference handles in
+takes, on pcap and pcapng files, the TCP connections that stay on a narrow path the reference handles in
 one obvious way: handshake seen, every segment in order with nothing lost or repeated, no RST, strictly
 well-formed HTTP/1.x heads, Content-Length or plain chunked bodies. Any 4-tuple with anything else in it,
 anywhere in one incarnation of it (a period of activity between silences longer than every timer of the
@@ -20,7 +20,7 @@ Two passes over the mmap'ed file:
    run of its own (netrum.pipeline's scale-out rules).
 
 The lane stands aside (the whole run is Python's, nothing written yet) when the extension is not built,
-``NETRUM_PURE=1``, the engine is "python", the input is not seekable classic pcap files (several must
+``NETRUM_PURE=1``, the engine is "python", the input is not seekable uncompressed files (several must
 follow one another in time: ``time_order``), filters or consumer options are set, the file is damaged (the Python reader reports the damage), too many frames
 need Python's decoder, or the connection table could approach ``max_flows`` (the reference would evict).
 """
@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from netrum.capture.pcapfile import CaptureReader
+from netrum.capture.pcapfile import MAX_CAPLEN, CaptureReader
 from netrum.counters import Counters
 from netrum.decode.addr import addr_to_str
 from netrum.decode.frames import Decoder
@@ -71,7 +71,7 @@ class LaneOutcome:
 def takes(readers: list[CaptureReader], engine: str, server_ports: frozenset[int] | None,
           server_addrs: frozenset[bytes] | None, consumer: object | None) -> bool:
     """The lane may take a run over these readers (it may still stand aside once it has looked at the
-    files): the engine is "auto", the extension is built and not disabled, every input is a classic pcap
+    files): the engine is "auto", the extension is built and not disabled, every input is a pcap or pcapng
     file mapped whole, and no --port/--server filter nor consumer option is set."""
     return (engine == "auto" and available() and bool(readers) and all(r.mmap_buffer() is not None for r in readers)
             and server_ports is None and server_addrs is None and consumer is None)
@@ -131,13 +131,15 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         return LaneOutcome(False, "extension not built")
     maps = [r.mmap_buffer() for r in readers]
     if not maps or any(mm is None for mm in maps):
-        return LaneOutcome(False, "not mmap-able classic pcap files")
+        return LaneOutcome(False, "not mmap-able pcap or pcapng files")
     files = []
-    linktypes: list[int] = []
     for r, mm in zip(readers, maps):
+        if r.is_pcapng:  # blocks, interfaces and byte order are read by the lane (capture.pcapfile's rules)
+            files.append((mm, 0, 0, False, 0, MAX_CAPLEN, True))
+            continue
         order, ns_unit, max_caplen, linktype, data_off = r.pcap_params()
-        files.append((mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen))
-        linktypes.append(linktype)
+        files.append((mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen,
+                      False))
     part = analyzer.partition or (0, 1)
     lane = _lane.Lane(
         files,
@@ -169,7 +171,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
                     return run_lane([readers[i] for i in in_time], analyzer, limits, progress, as_tuples,
                                     batch_sink)
                 return LaneOutcome(False, "the files overlap in time: the merged stream is Python's")
-            return LaneOutcome(False, f"{status}: frames need the general decoder")
+            return LaneOutcome(False, status)  # too many frames for the general decoder; a pcapng beyond the lane
         if max_live * 2 > limits.max_flows:
             return LaneOutcome(False, f"{max_live} connections at once: too close to max_flows")
         nonfast = lane.nonfast()
@@ -181,8 +183,8 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         # reference's do).
         decoder = Decoder(Counters(), limits)
         events: list[tuple[int, int, bytes, int, bytes, int]] = []
-        for index, ts, off, caplen, f in nonfast:
-            seg = decoder.decode(ts, linktypes[f], maps[f][off:off + caplen])  # type: ignore[index]
+        for index, ts, off, caplen, f, linktype in nonfast:
+            seg = decoder.decode(ts, linktype, maps[f][off:off + caplen])  # type: ignore[index]
             if seg is not None:
                 events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))
         if frames and len(events) > MAX_FOREIGN_TCP_SHARE * frames:
@@ -226,9 +228,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         analyzer.frames = int(lane.stats()["frames"])  # type: ignore[call-overload]
         first, last = lane.span()
         analyzer.first_ts_ns, analyzer.last_ts_ns = first, last
-        for linktype, has_frames in zip(linktypes, lane.file_frames()):
-            if has_frames:
-                analyzer.linktypes.add(linktype)
+        analyzer.linktypes.update(lane.linktypes())
         analyzer.counters.merge(lane.counters())
         analyzer.closed_elsewhere.extend(lane.end_transactions())
         outcome.stats = lane.stats()

@@ -170,7 +170,8 @@ class CaptureReader:
         if (self._start or self._stop is not None) and self.format != "pcap":
             self.close()
             raise CaptureError(f"{name}: byte ranges can only be read from plain pcap files")
-        if self.format == "pcap" and self._file is not None and self.size_bytes:
+        if self.format in ("pcap", "pcapng") and self._file is not None and self.size_bytes:
+            # pcapng files are mapped for the compiled lane only (mmap_buffer); they are iterated as a stream.
             try:
                 self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError):
@@ -194,7 +195,7 @@ class CaptureReader:
         if self._iterated:
             raise RuntimeError(f"{self.path}: a capture can be iterated only once")
         self._iterated = True
-        if self._mm is not None:
+        if self._mm is not None and self._kind == "pcap":
             return self._iter_pcap_mmap(self._mm)
         if self._kind == "pcap":
             return self._iter_pcap_stream()
@@ -248,11 +249,16 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ pcap
     def mmap_buffer(self) -> mmap.mmap | None:
-        """The whole file, mapped, for a reader of records of its own (netrum.lane): classic pcap files read
-        whole and not iterated yet; None otherwise (gzip, pcapng, a pipe, a byte range)."""
-        if self._mm is None or self._kind != "pcap" or self._iterated or self._start or self._stop is not None:
+        """The whole file, mapped, for a reader of records of its own (netrum.lane): uncompressed pcap and
+        pcapng files read whole and not iterated yet; None otherwise (gzip, a pipe, a byte range)."""
+        if self._mm is None or self._iterated or self._start or self._stop is not None:
             return None
         return self._mm
+
+    @property
+    def is_pcapng(self) -> bool:
+        """The file is pcapng (compressed or not), not classic pcap."""
+        return self._kind == "pcapng"
 
     def pcap_params(self) -> tuple[str, int, int, int, int]:
         """(struct byte order "<" or ">", nanoseconds per timestamp fraction unit, largest plausible captured

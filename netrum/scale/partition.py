@@ -147,7 +147,7 @@ SinkFactory = Callable[[Analyzer], Callable[[Transaction], None]]
 def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory, as_tuples: bool = False,
             batch_sink: Callable[[list[object]], None] | None = None) -> Analysed:
     """Analyse partition k of n of the task's captures, every transaction to ``make_sink(analyzer)`` (which
-    reads ``analyzer.emission_key``). The compiled lane takes a single classic pcap file (``as_tuples``: its
+    reads ``analyzer.emission_key``). The compiled lane takes uncompressed pcap and pcapng files (``as_tuples``: its
     transactions come as tuples in field order, to ``batch_sink`` a list at a time when given: see
     netrum.lane.run_lane); otherwise the fast scan or the merged stream. Raises
     ``Overlap`` (readers closed) when ``sequential`` files turn out to overlap in time. The capture counters

@@ -127,6 +127,74 @@ def write_pcap(path: Path, packets: list[Packet], linktype: int = LINKTYPE_ETHER
     return path
 
 
+@dataclass(frozen=True)
+class NgInterface:
+    """An Interface Description Block (pcapng section 4.2): link type, snaplen, and the timestamp options
+    (``tsresol``: the if_tsresol byte; ``tsoffset_s``: if_tsoffset in seconds)."""
+
+    linktype: int = LINKTYPE_ETHERNET
+    snaplen: int = 262144
+    tsresol: int | None = None
+    tsoffset_s: int | None = None
+
+    def ticks(self, ts_ns: int) -> int:
+        """The block's timestamp for ``ts_ns`` in this interface's units (floor; kept to its low 64 bits
+        where a resolution finer than any clock would leave them)."""
+        ts_ns -= (self.tsoffset_s or 0) * SECOND
+        r = 6 if self.tsresol is None else self.tsresol
+        if r & 0x80:
+            return ts_ns * (1 << (r & 0x7F)) // SECOND & 0xFFFFFFFFFFFFFFFF
+        return ts_ns * 10 ** r // SECOND & 0xFFFFFFFFFFFFFFFF
+
+
+def _ng_block(order: str, btype: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    n = 12 + len(body)
+    return struct.pack(order + "II", btype, n) + body + struct.pack(order + "I", n)
+
+
+def ng_section(order: str = "<") -> bytes:
+    return _ng_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+
+def ng_interface(iface: NgInterface, order: str = "<") -> bytes:
+    opts = b""
+    if iface.tsresol is not None:
+        opts += struct.pack(order + "HH", 9, 1) + bytes([iface.tsresol]) + b"\0\0\0"
+    if iface.tsoffset_s is not None:
+        opts += struct.pack(order + "HHq", 14, 8, iface.tsoffset_s)
+    if opts:
+        opts += struct.pack(order + "HH", 0, 0)
+    return _ng_block(order, 1, struct.pack(order + "HHI", iface.linktype, 0, iface.snaplen) + opts)
+
+
+def ng_packet(ts_ns: int, frame: bytes, iface: NgInterface, if_id: int = 0, order: str = "<",
+              kind: str = "epb", stored: int | None = None) -> bytes:
+    """An Enhanced (``epb``), Simple (``spb``: no time, no interface) or obsolete (``pb``) Packet Block."""
+    data = frame if stored is None else frame[:stored]
+    if kind == "spb":
+        return _ng_block(order, 3, struct.pack(order + "I", len(frame)) + data)
+    t = iface.ticks(ts_ns)
+    if kind == "pb":
+        head = struct.pack(order + "HHIIII", if_id, 0, t >> 32, t & 0xFFFFFFFF, len(data), len(frame))
+        return _ng_block(order, 2, head + data)
+    head = struct.pack(order + "IIIII", if_id, t >> 32, t & 0xFFFFFFFF, len(data), len(frame))
+    return _ng_block(order, 6, head + data)
+
+
+def ng_other(btype: int, body: bytes = b"\x00" * 8, order: str = "<") -> bytes:
+    """A block of another type (name resolution 4, interface statistics 5, custom 0xBAD...)."""
+    return _ng_block(order, btype, body)
+
+
+def write_pcapng(path: Path, packets: list[Packet], iface: NgInterface = NgInterface(), order: str = "<") -> Path:
+    """One section, one interface, every packet an Enhanced Packet Block (what dumpcap writes)."""
+    out = [ng_section(order), ng_interface(iface, order)]
+    out += [ng_packet(ts, frame, iface, 0, order) for ts, frame in packets]
+    path.write_bytes(b"".join(out))
+    return path
+
+
 def is_classic_pcap(path: Path) -> bool:
     with open(path, "rb") as f:
         magic = f.read(4)
@@ -1124,12 +1192,21 @@ SYNTHETIC: dict[str, Case] = {
 }
 
 
-def build_synthetic(name: str, path: Path) -> Path:
-    case = SYNTHETIC[name]
+def synthetic_packets(name: str) -> list[Packet]:
     packets: list[Packet] = []
-    case.build(packets)
+    SYNTHETIC[name].build(packets)
     if name != "timestamp-backwards":  # that one puts a frame out of time order on purpose
         packets.sort(key=lambda p: p[0])
+    return packets
+
+
+def build_synthetic(name: str, path: Path, pcapng: bool = False) -> Path:
+    """The case's capture as classic pcap, or as pcapng (one interface; nanosecond if_tsresol for the
+    nanosecond cases, the default microseconds otherwise)."""
+    case = SYNTHETIC[name]
+    packets = synthetic_packets(name)
+    if pcapng:
+        return write_pcapng(path, packets, NgInterface(case.linktype, tsresol=9 if case.nano else None))
     return write_pcap(path, packets, case.linktype, case.nano)
 
 

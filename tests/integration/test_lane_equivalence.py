@@ -8,11 +8,11 @@ single classic pcap file, no filters, no consumer options) the result says ``eng
 ``lane_stats`` proves both halves ran: clean connections analysed in C (``flows_lane``), damaged or
 unusual ones handed to Python (``flows_python``).
 
-Inputs: the committed captures (pcaps/*.pcap), the shared corpus (classic pcap files; its pcapng file is a
-fallback case; skipped when ../shared is absent), the nginx capture made in this session (``gt_capture``),
+Inputs: the committed captures (pcaps/*.pcap), the shared corpus (skipped when ../shared is absent), the nginx capture made in this session (``gt_capture``),
 damaged copies of pcaps/nginx-mix.pcap, pcaps/api-routes.pcap and the session capture (reordered,
 duplicated, dropped, cut, 96-byte snaplen, retransmitted, responses before requests), small synthetic
-captures and seeded mixes (tests/integration/lanecases.py), the option sets the lane must honour (limits,
+captures and seeded mixes (tests/integration/lanecases.py), each synthetic capture again as pcapng and
+pcapng layouts (interfaces, resolutions, sections, block kinds), the option sets the lane must honour (limits,
 routes, privacy), the inputs and options it must leave to Python, the CLI's ``--engine python``, and,
 with NETRUM_LANE_BENCH=1, the first 20,000 packets of the benchmark captures in /work/bench-data.
 
@@ -33,9 +33,11 @@ from netrum.http.consumer import ConsumerConfig
 from .groundtruth import COMMITTED_PCAP, REPO_ROOT, Capture, RunNetrum
 from .lanecases import (
     DAMAGE,
+    LINKTYPE_LINUX_SLL,
     SECOND,
     SYNTHETIC,
     T0,
+    NgInterface,
     Packet,
     Pair,
     assert_same_outputs,
@@ -44,9 +46,13 @@ from .lanecases import (
     damaged,
     first_difference,
     fuzz_capture,
-    is_classic_pcap,
+    ng_interface,
+    ng_other,
+    ng_packet,
+    ng_section,
     pcap_head,
     run_both,
+    synthetic_packets,
     write_pcap,
 )
 
@@ -123,10 +129,9 @@ CORPUS_MAY_STAND_ASIDE = {
 @pytest.mark.skipif(not CORPUS_FILES, reason=f"shared corpus not found at {CORPUS} (it lives beside the repo)")
 @pytest.mark.parametrize("pcap", CORPUS_FILES, ids=[p.name for p in CORPUS_FILES])
 def test_corpus_capture(pcap: Path, tmp_path: Path) -> None:
-    # Classic pcap files engage the lane, except for the stand-asides listed above; the pcapng file
-    # (zeek-image-1080-80-x.pcapng) must fall back to the pure-Python run.
+    # pcap and pcapng files engage the lane, except for the stand-asides listed above.
     pair = run_both(pcap, tmp_path)
-    check(pair, "lane" if is_classic_pcap(pcap) else "python", CORPUS_MAY_STAND_ASIDE.get(pcap.name, ""))
+    check(pair, "lane", CORPUS_MAY_STAND_ASIDE.get(pcap.name, ""))
 
 
 def test_nginx_session_capture(gt_capture: Capture, tmp_path: Path) -> None:
@@ -183,6 +188,100 @@ def test_synthetic_capture(name: str, tmp_path: Path) -> None:
         f"{name}: the lane's contract excludes this case's connection, yet none went to Python: {stats}")
     if case.python_max is not None:
         assert stats["flows_python"] <= case.python_max, f"{name}: clean capture partly sent to Python: {stats}"
+
+
+@pytest.mark.parametrize("name", list(SYNTHETIC))
+def test_synthetic_capture_as_pcapng(name: str, tmp_path: Path) -> None:
+    """The same cases written as pcapng (what dumpcap and Wireshark write): the lane reads the blocks itself
+    and must give the same files, with the same split between C and Python as from the classic pcap."""
+    classic = check(run_both(build_synthetic(name, tmp_path / f"{name}.pcap"), tmp_path / "pcap"))
+    ng = check(run_both(build_synthetic(name, tmp_path / f"{name}.pcapng", pcapng=True), tmp_path / "pcapng"))
+    split = ("flows_lane", "flows_python", "frames_python", "transactions_lane")
+    assert {k: ng[k] for k in split} == {k: classic[k] for k in split}, (ng, classic)
+
+
+def _to_sll(frame: bytes) -> bytes:
+    """An untagged Ethernet frame re-framed as Linux cooked v1 (same ethertype and payload)."""
+    return b"\x00\x00\x00\x01\x00\x06" + frame[6:12] + b"\x00\x00" + frame[12:]
+
+
+def _pcapng_layout(name: str, packets: list[Packet]) -> bytes:
+    """The all-clean synthetic capture laid out in one of the ways pcapng allows (see PCAPNG_LAYOUTS)."""
+    eth, sll = NgInterface(), NgInterface(LINKTYPE_LINUX_SLL)
+    if name == "nanosecond":
+        i = NgInterface(tsresol=9)
+        return ng_section() + ng_interface(i) + b"".join(ng_packet(t, f, i) for t, f in packets)
+    if name == "binary-resolution":  # if_tsresol 2^-30 s
+        i = NgInterface(tsresol=0x80 | 30)
+        return ng_section() + ng_interface(i) + b"".join(ng_packet(t, f, i) for t, f in packets)
+    if name == "tsoffset":
+        i = NgInterface(tsresol=3, tsoffset_s=1_699_999_000)
+        return ng_section() + ng_interface(i) + b"".join(ng_packet(t, f, i) for t, f in packets)
+    if name == "big-endian":
+        return ng_section(">") + ng_interface(eth, ">") + b"".join(ng_packet(t, f, eth, 0, ">") for t, f in packets)
+    if name == "two-interfaces":  # frames alternate between an Ethernet and a Linux cooked interface
+        out = ng_section() + ng_interface(eth) + ng_interface(sll)
+        return out + b"".join(ng_packet(t, _to_sll(f), sll, 1) if k % 2 else ng_packet(t, f, eth, 0)
+                              for k, (t, f) in enumerate(packets))
+    if name == "two-sections":  # a big-endian section with a Linux cooked interface follows
+        half = len(packets) // 2
+        return (ng_section() + ng_interface(eth) + b"".join(ng_packet(t, f, eth) for t, f in packets[:half])
+                + ng_section(">") + ng_interface(sll, ">")
+                + b"".join(ng_packet(t, _to_sll(f), sll, 0, ">") for t, f in packets[half:]))
+    if name == "simple-and-obsolete-blocks":  # every 5th frame an SPB (no time: the previous one's), every 7th a PB
+        body = b"".join(ng_packet(t, f, eth, kind="spb" if k % 5 == 4 else "pb" if k % 7 == 6 else "epb")
+                        for k, (t, f) in enumerate(packets))
+        return ng_section() + ng_interface(eth) + body
+    if name == "other-blocks":  # name resolution, interface statistics and a custom block: counted, skipped
+        body = b"".join(ng_packet(t, f, eth) + (ng_other((4, 5, 0x40000BAD)[k % 3]) if k % 10 == 0 else b"")
+                        for k, (t, f) in enumerate(packets))
+        return ng_section() + ng_interface(eth) + ng_other(4) + body
+    if name == "snaplen-cut":  # 1,500-byte snaplen: full-sized segments stored in part (their flows: Python's)
+        i = NgInterface(snaplen=1500)
+        return ng_section() + ng_interface(i) + b"".join(
+            ng_packet(t, f, i, stored=min(len(f), 1500)) for t, f in packets)
+    if name == "truncated":
+        full = ng_section() + ng_interface(eth) + b"".join(ng_packet(t, f, eth) for t, f in packets)
+        return full[:-37]
+    if name == "undeclared-interface":
+        return ng_section() + ng_interface(eth) + b"".join(ng_packet(t, f, eth, 3 if k == 40 else 0)
+                                                           for k, (t, f) in enumerate(packets))
+    if name == "resolution-beyond-64-bits":  # if_tsresol 2^-100 s: the reference's integers are unbounded
+        i = NgInterface(tsresol=0x80 | 100)
+        return ng_section() + ng_interface(i) + b"".join(ng_packet(t, f, i) for t, f in packets)
+    raise AssertionError(name)
+
+
+# layout -> the stand-aside reason ("" where the lane must analyse it)
+PCAPNG_LAYOUTS = {
+    "nanosecond": "", "binary-resolution": "", "tsoffset": "", "big-endian": "", "two-interfaces": "",
+    "two-sections": "", "simple-and-obsolete-blocks": "", "other-blocks": "", "snaplen-cut": "",
+    "truncated": ASIDE_DAMAGED, "undeclared-interface": ASIDE_DAMAGED,
+    "resolution-beyond-64-bits": "pcapng beyond the lane",
+}
+
+
+@pytest.mark.parametrize("name", list(PCAPNG_LAYOUTS))
+def test_pcapng_layouts(name: str, tmp_path: Path) -> None:
+    """pcapng as writers lay it out (capture.pcapfile._iter_pcapng's rules, read again in C): timestamp
+    resolutions and offsets, byte orders, several interfaces and sections of different link types, simple
+    and obsolete packet blocks, blocks of other kinds (capture_unsupported_block), cut frames. A damaged
+    file, or one whose timestamps leave 64 bits, is left to Python, which reports it."""
+    path = tmp_path / f"{name}.pcapng"
+    path.write_bytes(_pcapng_layout(name, synthetic_packets("all-clean")))
+    aside = PCAPNG_LAYOUTS[name]
+    pair = run_both(path, tmp_path)
+    if aside:
+        assert pair.default.engine == "python", pair.default.lane_stats
+    stats = check(pair, "lane", aside)
+    if name == "snaplen-cut":
+        assert stats["flows_python"] > 0, stats  # every connection has a cut segment
+    elif not aside:
+        assert stats["flows_lane"] >= 7 and stats["frames_python"] == 0, stats
+        if name == "two-interfaces":
+            assert pair.default.linktypes == {1, LINKTYPE_LINUX_SLL}
+        if name == "other-blocks":
+            assert pair.default.counters["capture_unsupported_block"] > 0
 
 
 FUZZ_SEEDS = range(1, 9)
