@@ -253,6 +253,9 @@ typedef struct {
     long long *events; long long events_n, events_i; /* (frame index, ts) of TCP frames only Python decodes */
     Key *event_keys;
     int part_k, part_n;    /* this worker and the number of workers (scale-out by 4-tuple) */
+    uint8_t *port_bits;    /* --port: the server ports (a bit per port), or NULL for no port filter */
+    uint8_t (*addrs)[16]; int *addr_lens; int n_addrs, have_addrs; /* --server: the server addresses */
+    long long c_ignored;   /* pass 2: segments the filters leave out (flow_ignored_filter) */
     long long load[64];    /* TCP segments given to each worker so far (pipeline.FlowAssigner's rule) */
     IdxSet tainted;        /* incarnations given to Python (start frame indexes), from pass 1 */
     long long live;        /* tuples in the live list */
@@ -1132,6 +1135,20 @@ static int make_info(Lane *L, Flow *f, Tuple *t) {
     return 0;
 }
 
+/* The --port/--server filters (FlowTable.packet): a segment is taken when either port is a server port and
+ * either address a server address (each filter only when given). */
+static inline int port_in(const Lane *L, uint16_t port) { return (L->port_bits[port >> 3] >> (port & 7)) & 1; }
+static int addr_in(const Lane *L, const uint8_t *a, int alen) {
+    for (int i = 0; i < L->n_addrs; i++)
+        if (L->addr_lens[i] == alen && memcmp(L->addrs[i], a, (size_t)alen) == 0) return 1;
+    return 0;
+}
+static inline int passes(const Lane *L, const Seg *s) {
+    if (L->port_bits && !port_in(L, s->sport) && !port_in(L, s->dport)) return 0;
+    if (L->have_addrs && !addr_in(L, s->src, s->alen) && !addr_in(L, s->dst, s->alen)) return 0;
+    return 1;
+}
+
 /* The state machine of one fast-path TCP segment of a tuple that is not tainted.
  * Returns 0 clean, -1 taint (with a reason), -2 Python error. */
 static int segment(Lane *L, Tuple *t, int sdir, const Seg *s, long long ts, const char **why) {
@@ -1152,6 +1169,11 @@ static int segment(Lane *L, Tuple *t, int sdir, const Seg *s, long long ts, cons
     }
     if (!f) {
         if (!(fl & F_SYN) || (fl & (F_ACK | F_FIN | F_RST)) || s->plen) { *why = "no handshake"; return -1; }
+        /* FlowTable._resolve: a connection whose server (the SYN's destination) the filters leave out is
+         * ignored whole; the reference counts its segments (flow_ignored_filter) */
+        if ((L->port_bits && !port_in(L, s->dport)) || (L->have_addrs && !addr_in(L, s->dst, s->alen))) {
+            *why = "filtered server"; return -1;
+        }
         f = calloc(1, sizeof *f);
         if (!f) { PyErr_NoMemory(); return -2; }
         t->flow = f;
@@ -1485,6 +1507,20 @@ static int walk(Lane *L) {
             } else if (to_python(L, idx, ts, data, caplen, 0, L->pclock, linktype) < 0) return -1;
             continue;
         }
+        if ((L->port_bits || L->have_addrs) && !passes(L, &s)) {
+            /* FlowTable.packet counts it and leaves it: no tuple, no packet clock (single process only) */
+            if (L->pass == 2) {
+                L->c_tcp_packets++;
+                L->c_tcp_payload += (long long)s.plen;
+                L->c_padding += s.padding;
+                L->c_vxlan += s.tunnel == 1;
+                L->c_geneve += s.tunnel == 2;
+                L->c_gre += s.tunnel == 3;
+                L->c_erspan += s.tunnel == 4;
+                L->c_ignored++;
+            }
+            continue;
+        }
         long long clock_before = L->pclock;
         clock_to(L, ts);
         Key k; int sdir;
@@ -1621,6 +1657,7 @@ static void Lane_dealloc(Lane *L) {
     free(L->events);
     free(L->event_keys);
     free(L->tainted.v);
+    free(L->port_bits); free(L->addrs); free(L->addr_lens);
     release_files(L);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
     Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->pending); Py_XDECREF(L->tx_class);
@@ -1628,10 +1665,45 @@ static void Lane_dealloc(Lane *L) {
     Py_TYPE(L)->tp_free((PyObject *)L);
 }
 
+/* ports: an iterable of server ports or None; addrs: an iterable of 4- or 16-byte addresses or None. */
+static int set_filters(Lane *L, PyObject *ports, PyObject *addrs) {
+    if (ports && ports != Py_None) {
+        PyObject *seq = PySequence_Fast(ports, "ports: an iterable of port numbers");
+        if (!seq) return -1;
+        L->port_bits = calloc(8192, 1);
+        if (!L->port_bits) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+            long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+            if (v == -1 && PyErr_Occurred()) { Py_DECREF(seq); return -1; }
+            if (v < 0 || v > 65535) continue; /* no segment carries it */
+            L->port_bits[v >> 3] |= (uint8_t)(1 << (v & 7));
+        }
+        Py_DECREF(seq);
+    }
+    if (addrs && addrs != Py_None) {
+        PyObject *seq = PySequence_Fast(addrs, "addrs: an iterable of addresses (bytes)");
+        if (!seq) return -1;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        L->addrs = calloc((size_t)(n ? n : 1), 16);
+        L->addr_lens = calloc((size_t)(n ? n : 1), sizeof(int));
+        if (!L->addrs || !L->addr_lens) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+        L->have_addrs = 1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            char *b; Py_ssize_t len;
+            if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &b, &len) < 0) { Py_DECREF(seq); return -1; }
+            if (len != 4 && len != 16) continue; /* no segment carries it */
+            memcpy(L->addrs[L->n_addrs], b, (size_t)len);
+            L->addr_lens[L->n_addrs++] = (int)len;
+        }
+        Py_DECREF(seq);
+    }
+    return 0;
+}
+
 static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"files", "limits", "part", NULL};
-    PyObject *files, *limits, *part = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &files, &limits, &part))
+    static char *kwlist[] = {"files", "limits", "part", "ports", "addrs", NULL};
+    PyObject *files, *limits, *part = NULL, *ports = NULL, *addrs = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOO", kwlist, &files, &limits, &part, &ports, &addrs))
         return -1;
     L->part_k = 0; L->part_n = 1;
     if (part && part != Py_None && !PyArg_ParseTuple(part, "ii", &L->part_k, &L->part_n)) return -1;
@@ -1640,6 +1712,7 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
         return -1;
     }
     if (L->files) { PyErr_SetString(PyExc_RuntimeError, "Lane already initialised"); return -1; }
+    if (set_filters(L, ports, addrs) < 0) return -1;
     PyObject *seq = PySequence_Fast(files,
                                     "files: (buffer, data_offset, linktype, swapped, ns_unit, max_caplen, pcapng)...");
     if (!seq) return -1;
@@ -1875,10 +1948,11 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
 
 static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
         "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
         "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
         "capture_unsupported_block", L->ng_unsupported,
+        "flow_ignored_filter", L->c_ignored,
         "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan, "tunnel_geneve", L->c_geneve, "tunnel_gre", L->c_gre, "tunnel_erspan", L->c_erspan,
         "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
         "flow_open_at_end", L->c_open_at_end, "http_truncated", L->c_truncated, "http_no_response", L->c_no_response, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);

@@ -132,7 +132,8 @@ def analyze_files(
     from netrum.lane import run_lane, takes
 
     if takes(readers, options.engine, options.server_ports, options.server_addrs, options.consumer):
-        analyzer = Analyzer(sink, options.limits, counters=counters, partition=(0, 1))
+        analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
+                            partition=(0, 1))
         try:
             outcome = run_lane(readers, analyzer, options.limits, progress)
         except BaseException:

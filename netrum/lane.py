@@ -72,9 +72,10 @@ def takes(readers: list[CaptureReader], engine: str, server_ports: frozenset[int
           server_addrs: frozenset[bytes] | None, consumer: object | None) -> bool:
     """The lane may take a run over these readers (it may still stand aside once it has looked at the
     files): the engine is "auto", the extension is built and not disabled, every input is a pcap or pcapng
-    file mapped whole, and no --port/--server filter nor consumer option is set."""
+    file mapped whole, and no consumer option is set. (--port/--server filters are honoured in one analysing
+    process; ``run_lane`` stands aside for them when the connections are partitioned between workers.)"""
     return (engine == "auto" and available() and bool(readers) and all(r.mmap_buffer() is not None for r in readers)
-            and server_ports is None and server_addrs is None and consumer is None)
+            and consumer is None)
 
 
 def build_transactions(tuples: list[tuple[object, ...]]) -> list[Transaction]:
@@ -141,11 +142,17 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         files.append((mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen,
                       False))
     part = analyzer.partition or (0, 1)
+    ports, addrs = analyzer.server_ports, analyzer.server_addrs
+    if part[1] > 1 and (ports is not None or addrs is not None):
+        # Partitioned, the reference gives filtered segments an owner (FlowAssigner) before the filter.
+        return LaneOutcome(False, "--port/--server with the connections partitioned between workers")
     lane = _lane.Lane(
         files,
         (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
          limits.max_headers, limits.max_pending_requests, limits.max_uri_chars, limits.max_tunnel_depth),
         part,
+        None if ports is None else sorted(ports),
+        None if addrs is None else sorted(addrs),
     )
     size = sum(len(mm) for mm in maps if mm is not None)
     reported = [0]
@@ -185,7 +192,8 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         events: list[tuple[int, int, bytes, int, bytes, int]] = []
         for index, ts, off, caplen, f, linktype in nonfast:
             seg = decoder.decode(ts, linktype, maps[f][off:off + caplen])  # type: ignore[index]
-            if seg is not None:
+            if seg is not None and (not analyzer._filtered or analyzer._takes(seg)):
+                # (a segment the filters leave out moves no clock: it stays a plain frame for Python)
                 events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))
         if frames and len(events) > MAX_FOREIGN_TCP_SHARE * frames:
             return LaneOutcome(
