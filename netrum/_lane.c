@@ -195,6 +195,7 @@ typedef struct {
     int notes;             /* end of capture: NOTE_* (connection.py appends them in this order) */
     PyObject *method, *host, *uri, *version, *ua, *req_ct; /* pass 2 only */
     PyObject *reason, *resp_version, *resp_ct;
+    PyObject *consumer;    /* pass 2, consumer options: Transaction.consumer (NULL: None, the client) */
 } Ex;
 
 enum { S_SYN, S_EST, S_CLOSED };
@@ -256,6 +257,13 @@ typedef struct {
     uint8_t *port_bits;    /* --port: the server ports (a bit per port), or NULL for no port filter */
     uint8_t (*addrs)[16]; int *addr_lens; int n_addrs, have_addrs; /* --server: the server addresses */
     long long c_ignored;   /* pass 2: segments the filters leave out (flow_ignored_filter) */
+    /* consumer options (netrum.http.consumer.ConsumerConfig) */
+    char cons_header[128]; int cons_header_len; /* the identity field's lowercase name, or length 0 */
+    int cons_fwd;          /* trusted proxies given: Forwarded, X-Forwarded-For and X-Real-IP are read */
+    int redact_host, redact_ua, redact_ct;
+    PyObject *consumer_of; /* (client_ip, ident, forwarded, xff, real_ip) -> (consumer, bad) */
+    long long c_bad_forwarded;
+    uint8_t gate[256];     /* bytes a field line must start with to be one the lane reads (either case) */
     long long load[64];    /* TCP segments given to each worker so far (pipeline.FlowAssigner's rule) */
     IdxSet tainted;        /* incarnations given to Python (start frame indexes), from pass 1 */
     long long live;        /* tuples in the live list */
@@ -312,6 +320,7 @@ static inline uint32_t rdh32(const Lane *L, const uint8_t *p) {
 static void ex_release(Ex *e) {
     Py_CLEAR(e->method); Py_CLEAR(e->host); Py_CLEAR(e->uri); Py_CLEAR(e->version); Py_CLEAR(e->ua);
     Py_CLEAR(e->req_ct); Py_CLEAR(e->reason); Py_CLEAR(e->resp_version); Py_CLEAR(e->resp_ct);
+    Py_CLEAR(e->consumer);
 }
 
 static void flow_free(Flow *f) {
@@ -510,7 +519,7 @@ static int emit_to(Lane *L, Flow *f, Ex *e, int to_end) {
     v[T_INTERIM] = PyTuple_New(0);
     v[T_TUNNEL] = PyLong_FromLong(0);
     v[T_NOTES] = notes_tuple(e->notes);
-    v[T_CONSUMER] = Py_None; Py_INCREF(Py_None);
+    v[T_CONSUMER] = e->consumer ? e->consumer : none_ref(); e->consumer = NULL;
     if (!e->has_resp) { /* no response seen: its fields are None (never set on the exchange) */
         v[T_REASON] = none_ref(); v[T_RESP_VERSION] = none_ref(); v[T_RESP_CT] = none_ref();
     }
@@ -581,9 +590,21 @@ typedef struct {
     int status;
     Span host, ct, ua;
     int have_host, have_ct, have_ua, have_cl, have_te;
+    Span ident, fwd, xff, real;  /* consumer options (requests) */
+    int have_ident, have_fwd, have_xff, have_real;
     unsigned long long cl;
     int chunked;
 } Head;
+
+static int lower_eq_n(const uint8_t *p, size_t n, const char *name, size_t m) {
+    if (n != m) return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c >= 'A' && c <= 'Z') c = (uint8_t)(c + 32);
+        if (c != (uint8_t)name[i]) return 0;
+    }
+    return 1;
+}
 
 static int lower_eq(const uint8_t *p, size_t n, const char *name) {
     size_t m = strlen(name);
@@ -613,8 +634,7 @@ static int parse_fields(Lane *L, const uint8_t *p, size_t n, int is_request, Hea
         if (len == 0) return -1;
         uint8_t c0 = ln[0];
         if (is_ws(c0)) return -1; /* obs-fold */
-        uint8_t lc = (c0 >= 'A' && c0 <= 'Z') ? (uint8_t)(c0 + 32) : c0;
-        if (lc == 'c' || lc == 't' || lc == 'h' || lc == 'u' || lc == 'e') {
+        if (L->gate[c0]) {
             const uint8_t *colon = memchr(ln, ':', len);
             if (colon) {
                 size_t nl = (size_t)(colon - ln);
@@ -643,6 +663,17 @@ static int parse_fields(Lane *L, const uint8_t *p, size_t n, int is_request, Hea
                     if (is_request) return -1; /* the reference pauses the client side */
                 } else if (lower_eq(ln, nl, "connection") || lower_eq(ln, nl, "expect")) {
                     /* read by nothing that changes a transaction */
+                } else if (is_request && L->cons_header_len
+                           && lower_eq_n(ln, nl, L->cons_header, (size_t)L->cons_header_len)) {
+                    if (!h->have_ident) { h->have_ident = 1; h->ident.p = v; h->ident.n = vn; }
+                } else if (is_request && L->cons_fwd && lower_eq(ln, nl, "forwarded")) {
+                    if (h->have_fwd) return -1; /* repeated: the reference joins the lines (a list field) */
+                    h->have_fwd = 1; h->fwd.p = v; h->fwd.n = vn;
+                } else if (is_request && L->cons_fwd && lower_eq(ln, nl, "x-forwarded-for")) {
+                    if (h->have_xff) return -1;
+                    h->have_xff = 1; h->xff.p = v; h->xff.n = vn;
+                } else if (is_request && L->cons_fwd && lower_eq(ln, nl, "x-real-ip")) {
+                    if (!h->have_real) { h->have_real = 1; h->real.p = v; h->real.n = vn; }
                 } else if (nl && is_ws(ln[nl - 1])) {
                     return -1; /* whitespace before the colon: the reference may still take it */
                 }
@@ -699,6 +730,28 @@ static int parse_head(Lane *L, const uint8_t *p, size_t n, int is_request, Head 
 /* ------------------------------------------------------------------ messages */
 static PyObject *latin1(Span s) { return PyUnicode_DecodeLatin1((const char *)s.p, (Py_ssize_t)s.n, NULL); }
 
+static PyObject *bytes_or_none(int have, Span sp) {
+    if (!have) return none_ref();
+    return PyBytes_FromStringAndSize((const char *)sp.p, (Py_ssize_t)sp.n);
+}
+
+/* connection.py _emit: the consumer of a request that carries the identity field or forwarding fields,
+ * decided by netrum.http.consumer (hash_identity / resolve_client) through the Python callable; a hop
+ * that could not be read counts http_bad_forwarded. */
+static int consumer_of(Lane *L, Flow *f, Ex *e, const Head *h) {
+    PyObject *r = PyObject_CallFunction(L->consumer_of, "ONNNN", PyTuple_GET_ITEM(f->info, 1),
+                                        bytes_or_none(h->have_ident, h->ident), bytes_or_none(h->have_fwd, h->fwd),
+                                        bytes_or_none(h->have_xff, h->xff), bytes_or_none(h->have_real, h->real));
+    if (!r) return -1;
+    PyObject *who; int bad;
+    if (!PyArg_ParseTuple(r, "Op", &who, &bad)) { Py_DECREF(r); return -1; }
+    Py_INCREF(who);
+    Py_XSETREF(e->consumer, who);
+    Py_DECREF(r);
+    L->c_bad_forwarded += bad;
+    return 0;
+}
+
 /* One complete head of direction di (0 client, 1 server). Returns 0, or -1 to taint, -2 on a Python error. */
 static int on_head(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long long ts) {
     Dir *d = &f->d[di];
@@ -716,10 +769,13 @@ static int on_head(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long lo
         e->req_ack = d->ack_first;
         e->is_head = h.a.n == 4 && memcmp(h.a.p, "HEAD", 4) == 0;
         if (L->pass == 2) {
-            e->method = latin1(h.a); e->uri = latin1(h.b); e->version = latin1(h.c); e->host = latin1(h.host);
-            if (h.have_ua) e->ua = latin1(h.ua); else { e->ua = Py_None; Py_INCREF(Py_None); }
-            if (h.have_ct) e->req_ct = latin1(h.ct); else { e->req_ct = Py_None; Py_INCREF(Py_None); }
+            e->method = latin1(h.a); e->uri = latin1(h.b); e->version = latin1(h.c);
+            e->host = L->redact_host ? none_ref() : latin1(h.host);
+            e->ua = h.have_ua && !L->redact_ua ? latin1(h.ua) : none_ref();
+            e->req_ct = h.have_ct && !L->redact_ct ? latin1(h.ct) : none_ref();
             if (!e->method || !e->uri || !e->version || !e->host || !e->ua || !e->req_ct) return -2;
+            if (L->consumer_of && (h.have_ident || h.have_fwd || h.have_xff || h.have_real)
+                    && consumer_of(L, f, e, &h) < 0) return -2;
         }
         if (h.chunked) { d->st = H_CSIZE; d->cdigits = 0; d->csize = 0; }
         else if (h.have_cl && h.cl) { d->st = H_LENGTH; d->remaining = h.cl; }
@@ -741,7 +797,7 @@ static int on_head(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long lo
     e->resp_head = (long long)n;
     if (L->pass == 2) {
         e->resp_version = latin1(h.a); e->reason = latin1(h.c);
-        if (h.have_ct) e->resp_ct = latin1(h.ct); else { e->resp_ct = Py_None; Py_INCREF(Py_None); }
+        e->resp_ct = h.have_ct && !L->redact_ct ? latin1(h.ct) : none_ref();
         if (!e->resp_version || !e->reason || !e->resp_ct) return -2;
     }
     int nobody = e->is_head || h.status == 204 || h.status == 304;
@@ -1661,7 +1717,7 @@ static void Lane_dealloc(Lane *L) {
     release_files(L);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
     Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->pending); Py_XDECREF(L->tx_class);
-    Py_XDECREF(L->end_list);
+    Py_XDECREF(L->end_list); Py_XDECREF(L->consumer_of);
     Py_TYPE(L)->tp_free((PyObject *)L);
 }
 
@@ -1700,10 +1756,52 @@ static int set_filters(Lane *L, PyObject *ports, PyObject *addrs) {
     return 0;
 }
 
+/* consumer: None, or (identity field name (lowercase bytes) or None, read the forwarding fields (bool),
+ * redacted field names (lowercase bytes), consumer_of callable). Also sets the field-line gate. */
+static int set_consumer(Lane *L, PyObject *consumer) {
+    static const char *const base[] = {"content-length", "transfer-encoding", "host", "connection", "upgrade",
+                                       "content-type", "user-agent", "expect", NULL};
+    memset(L->gate, 0, sizeof L->gate);
+    for (int i = 0; base[i]; i++) { L->gate[(uint8_t)base[i][0]] = 1; L->gate[(uint8_t)base[i][0] - 32] = 1; }
+    if (!consumer || consumer == Py_None) return 0;
+    PyObject *header, *redact, *fn;
+    int fwd;
+    if (!PyArg_ParseTuple(consumer, "OpOO", &header, &fwd, &redact, &fn)) return -1;
+    if (header != Py_None) {
+        char *b; Py_ssize_t n;
+        if (PyBytes_AsStringAndSize(header, &b, &n) < 0) return -1;
+        if (n < 1 || n >= (Py_ssize_t)sizeof L->cons_header) {
+            PyErr_SetString(PyExc_ValueError, "consumer header name: 1 to 127 bytes");
+            return -1;
+        }
+        memcpy(L->cons_header, b, (size_t)n);
+        L->cons_header_len = (int)n;
+        uint8_t c = (uint8_t)b[0];
+        L->gate[c] = 1;
+        if (c >= 'a' && c <= 'z') L->gate[c - 32] = 1;
+    }
+    L->cons_fwd = fwd;
+    if (fwd) { L->gate['f'] = L->gate['F'] = L->gate['x'] = L->gate['X'] = 1; }
+    PyObject *seq = PySequence_Fast(redact, "redact: field names");
+    if (!seq) return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        char *b; Py_ssize_t n;
+        if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &b, &n) < 0) { Py_DECREF(seq); return -1; }
+        if (lower_eq_n((const uint8_t *)b, (size_t)n, "host", 4)) L->redact_host = 1;
+        else if (lower_eq_n((const uint8_t *)b, (size_t)n, "user-agent", 10)) L->redact_ua = 1;
+        else if (lower_eq_n((const uint8_t *)b, (size_t)n, "content-type", 12)) L->redact_ct = 1;
+    }
+    Py_DECREF(seq);
+    if (!PyCallable_Check(fn)) { PyErr_SetString(PyExc_TypeError, "consumer_of must be callable"); return -1; }
+    Py_INCREF(fn);
+    L->consumer_of = fn;
+    return 0;
+}
+
 static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"files", "limits", "part", "ports", "addrs", NULL};
-    PyObject *files, *limits, *part = NULL, *ports = NULL, *addrs = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOO", kwlist, &files, &limits, &part, &ports, &addrs))
+    static char *kwlist[] = {"files", "limits", "part", "ports", "addrs", "consumer", NULL};
+    PyObject *files, *limits, *part = NULL, *ports = NULL, *addrs = NULL, *consumer = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOO", kwlist, &files, &limits, &part, &ports, &addrs, &consumer))
         return -1;
     L->part_k = 0; L->part_n = 1;
     if (part && part != Py_None && !PyArg_ParseTuple(part, "ii", &L->part_k, &L->part_n)) return -1;
@@ -1712,7 +1810,7 @@ static int Lane_init(Lane *L, PyObject *args, PyObject *kw) {
         return -1;
     }
     if (L->files) { PyErr_SetString(PyExc_RuntimeError, "Lane already initialised"); return -1; }
-    if (set_filters(L, ports, addrs) < 0) return -1;
+    if (set_filters(L, ports, addrs) < 0 || set_consumer(L, consumer) < 0) return -1;
     PyObject *seq = PySequence_Fast(files,
                                     "files: (buffer, data_offset, linktype, swapped, ns_unit, max_caplen, pcapng)...");
     if (!seq) return -1;
@@ -1948,11 +2046,12 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
 
 static PyObject *Lane_counters(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
+        "{sLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsLsL}",
         "capture_packets", L->packets, "capture_bytes", L->wire, "capture_snaplen_cut", L->cut,
         "capture_snaplen_bytes", L->cut_bytes, "capture_out_of_order_ts", L->ooo,
         "capture_unsupported_block", L->ng_unsupported,
         "flow_ignored_filter", L->c_ignored,
+        "http_bad_forwarded", L->c_bad_forwarded,
         "tcp_packets", L->c_tcp_packets, "tcp_payload_bytes", L->c_tcp_payload, "decode_ip_padding", L->c_padding, "tunnel_vxlan", L->c_vxlan, "tunnel_geneve", L->c_geneve, "tunnel_gre", L->c_gre, "tunnel_erspan", L->c_erspan,
         "flow_opened", L->c_opened, "flow_role_by_syn", L->c_opened, "flow_closed_fin", L->c_closed_fin,
         "flow_open_at_end", L->c_open_at_end, "http_truncated", L->c_truncated, "http_no_response", L->c_no_response, "flow_reused", L->c_reused, "http_requests", L->c_requests, "http_responses", L->c_responses);

@@ -133,7 +133,7 @@ def analyze_files(
 
     if takes(readers, options.engine, options.server_ports, options.server_addrs, options.consumer):
         analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
-                            partition=(0, 1))
+                            partition=(0, 1), consumer=options.consumer)
         try:
             outcome = run_lane(readers, analyzer, options.limits, progress)
         except BaseException:

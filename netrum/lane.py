@@ -36,6 +36,8 @@ from netrum.counters import Counters
 from netrum.decode.addr import addr_to_str
 from netrum.decode.frames import Decoder
 from netrum.flows.table import conn_id
+from netrum.http.consumer import FORWARDING_FIELDS, ConsumerConfig, hash_identity, resolve_client
+from netrum.http.parser import WANTED_FIELDS
 from netrum.limits import Limits
 from netrum.pipeline import Analyzer
 from netrum.records import Transaction
@@ -72,10 +74,10 @@ def takes(readers: list[CaptureReader], engine: str, server_ports: frozenset[int
           server_addrs: frozenset[bytes] | None, consumer: object | None) -> bool:
     """The lane may take a run over these readers (it may still stand aside once it has looked at the
     files): the engine is "auto", the extension is built and not disabled, every input is a pcap or pcapng
-    file mapped whole, and no consumer option is set. (--port/--server filters are honoured in one analysing
-    process; ``run_lane`` stands aside for them when the connections are partitioned between workers.)"""
-    return (engine == "auto" and available() and bool(readers) and all(r.mmap_buffer() is not None for r in readers)
-            and consumer is None)
+    file mapped whole. (--port/--server filters are honoured in one analysing process, consumer options
+    always; ``run_lane`` stands aside for filters when the connections are partitioned between workers, and
+    for an identity field the lane reads for other purposes: ``_consumer_setup``.)"""
+    return (engine == "auto" and available() and bool(readers) and all(r.mmap_buffer() is not None for r in readers))
 
 
 def build_transactions(tuples: list[tuple[object, ...]]) -> list[Transaction]:
@@ -104,6 +106,27 @@ def time_order(spans: list[tuple[int, int] | None]) -> list[int] | None:
 
 def _slots() -> list[object]:
     return [Transaction.__dict__[f] for f in Transaction.__slots__]  # type: ignore[attr-defined]
+
+
+def _consumer_setup(cfg: ConsumerConfig | None) -> tuple[object, str]:
+    """(the Lane's ``consumer`` argument, "" or the reason to stand aside) for the consumer options: the
+    identity field's name, whether the forwarding fields are read (trusted proxies given), the redacted
+    fields, and the callable that decides a request's consumer exactly as HttpConnection._emit does."""
+    if cfg is None:
+        return None, ""
+    if cfg.header is not None and (cfg.header in WANTED_FIELDS or cfg.header in FORWARDING_FIELDS):
+        return None, f"identity field {cfg.header.decode('latin-1')!r} is one the parser reads for framing or forwarding"
+    salt, trusted = cfg.salt, cfg.trusted
+
+    def consumer_of(client_ip: str, ident: bytes | None, fwd: bytes | None, xff: bytes | None,
+                    real_ip: bytes | None) -> tuple[str | None, bool]:
+        if ident is not None:
+            return hash_identity(ident, salt), False
+        if fwd is None and xff is None and real_ip is None:
+            return None, False
+        return resolve_client(client_ip, trusted, fwd, xff, real_ip)
+
+    return (cfg.header, bool(trusted), sorted(cfg.redact), consumer_of), ""
 
 
 def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> tuple[str, str, int, str, int]:
@@ -146,6 +169,9 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
     if part[1] > 1 and (ports is not None or addrs is not None):
         # Partitioned, the reference gives filtered segments an owner (FlowAssigner) before the filter.
         return LaneOutcome(False, "--port/--server with the connections partitioned between workers")
+    consumer, aside = _consumer_setup(analyzer.consumer)
+    if aside:
+        return LaneOutcome(False, aside)
     lane = _lane.Lane(
         files,
         (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
@@ -153,6 +179,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         part,
         None if ports is None else sorted(ports),
         None if addrs is None else sorted(addrs),
+        consumer,
     )
     size = sum(len(mm) for mm in maps if mm is not None)
     reported = [0]

@@ -410,6 +410,43 @@ def _all_clean(out: list[Packet]) -> None:
     ip6.fin(t)
 
 
+def _consumers(out: list[Packet]) -> None:
+    """Requests as they reach a server behind proxies, for the consumer options: identity fields (repeated,
+    empty, in other cases), X-Forwarded-For lists, Forwarded elements (quoted IPv6 with a port, obfuscated
+    and unknown hops), X-Real-IP, from clients inside and outside the trusted networks (10.0.0.0/8,
+    2001:db8::/32), and a repeated X-Forwarded-For line (the reference joins it: Python's connection)."""
+    t = control(out, T0)
+    heads = [
+        "X-API-Key: alpha\r\n",
+        "x-api-key: beta\r\nX-Api-Key: gamma\r\n",
+        "X-API-Key:\r\n",
+        "Authorization: Bearer abc.def\r\n",
+        "X-Forwarded-For: 203.0.113.7, 10.0.0.9\r\n",
+        "X-Forwarded-For: 198.51.100.1,, 10.3.3.3 \r\n",
+        "X-Forwarded-For: unknown, 10.0.0.8\r\n",
+        'Forwarded: for="[2001:db8:cafe::17]:4711";proto=http, for=10.0.0.5\r\n',
+        "Forwarded: for=_hidden;by=10.0.0.1\r\n",
+        "Forwarded: proto=https\r\n",
+        "X-Real-IP: 192.0.2.200\r\n",
+        "X-Real-IP: 192.0.2.201\r\nX-Real-IP: 192.0.2.202\r\n",
+        "X-Forwarded-For: 203.0.113.9\r\nX-API-Key: delta\r\n",
+        "",
+    ]
+    for k, client in enumerate(("10.0.0.31", "192.0.2.31", "2001:db8::31")):
+        server = "2001:db8::2" if ":" in client else "10.0.0.2"
+        c = Conn(out, client, 41000 + k, server)
+        t = c.handshake(t + 3 * MS)
+        for i, extra in enumerate(heads):
+            t = c.exchange(t, req(target=f"/who/{k}/{i}", extra=extra, body=blob(30, i) if i % 3 == 0 else b""),
+                           resp(body=blob(40, i), extra="Content-Type: application/json\r\n"))
+        t = c.fin(t)
+    d = Conn(out, "10.0.0.32", 41010)
+    t = d.handshake(t + 3 * MS)
+    t = d.exchange(t, req(target="/joined", extra="X-Forwarded-For: 203.0.113.1\r\nX-Forwarded-For: 10.0.0.4\r\n"),
+                   resp(body=b"{}"))
+    d.fin(t)
+
+
 def _port_reuse(out: list[Packet]) -> None:
     for gap_s, port in ((1, 40001), (10, 40002)):  # a new SYN 1 s (within linger) and 10 s after the close
         t = T0 + MS
@@ -1189,6 +1226,7 @@ SYNTHETIC: dict[str, Case] = {
     "timing-oddities": Case(_timing_oddities, lane_min=2),
     "mirror-copies": Case(_mirror_copies, python_min=1),
     "csv-hostile": Case(_csv_hostile, lane_min=2),
+    "consumers": Case(_consumers, lane_min=3),
 }
 
 

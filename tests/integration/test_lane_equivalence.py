@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from netrum.batch import AnalyzeOptions, analyze_files
-from netrum.http.consumer import ConsumerConfig
+from netrum.http.consumer import make_config
 
 from .groundtruth import COMMITTED_PCAP, REPO_ROOT, Capture, RunNetrum
 from .lanecases import (
@@ -439,19 +439,38 @@ def _both(paths: list[str], tmp_path: Path, options: AnalyzeOptions, ref: Analyz
     return Pair(analyze_files(paths, a, ref), analyze_files(paths, b, options), a, b)
 
 
-def test_fallbacks_run_in_python(tmp_path: Path) -> None:
-    """Options the lane does not take: the whole run is the pure-Python one."""
-    src = str(COMMITTED_PCAP)
-    cases: dict[str, tuple[list[str], dict[str, object]]] = {
-        "consumer options": ([src], {"consumer": ConsumerConfig()}),
-    }
-    for what, (paths, opts) in cases.items():
-        pair = _both(paths, tmp_path / what.replace(" ", "-"), AnalyzeOptions(**opts),  # type: ignore[arg-type]
-                     AnalyzeOptions(engine="python", **opts))  # type: ignore[arg-type]
-        try:
-            check(pair, "python")
-        except AssertionError as e:
-            raise AssertionError(f"{what}: {e}") from e
+CONSUMER_OPTIONS = {
+    "default": make_config(),
+    "api-key": make_config("X-API-Key", b"salt-1"),
+    "authorization": make_config("Authorization", b"salt-2", redact=["user-agent"]),
+    "trusted-proxies": make_config(None, b"", ["10.0.0.0/8", "2001:db8::/32"]),
+    "key-and-proxies-redacted": make_config("x-api-key", b"s", ["10.0.0.0/8"], ["host", "content-type",
+                                                                               "user-agent"]),
+}
+
+
+@pytest.mark.parametrize("name", list(CONSUMER_OPTIONS))
+def test_consumer_options_the_lane_honours(name: str, tmp_path: Path) -> None:
+    """--consumer-header, --trusted-proxy and --redact in the lane: the identity hashed and the proxies'
+    hops walked by netrum.http.consumer itself, from the fields the C parser extracts by the Python
+    parser's rules (first line wins; a repeated list field is joined by the reference, so that connection
+    is Python's); consumers.csv and http_bad_forwarded included."""
+    opts = {"consumer": CONSUMER_OPTIONS[name]}
+    pair = run_both(build_synthetic("consumers", tmp_path / "capture.pcap"), tmp_path, **opts)
+    stats = check(pair, "lane")
+    assert stats["flows_lane"] >= 4, stats
+    if name == "trusted-proxies":
+        assert pair.default.counters["http_bad_forwarded"] > 0
+        assert stats["flows_python"] == 1, stats  # the repeated X-Forwarded-For line
+
+
+def test_consumer_header_the_parser_reads_itself_runs_in_python(tmp_path: Path) -> None:
+    """An identity field the parser reads for framing or forwarding (content-type here): the lane stands
+    aside (the reference reads such a field once for both purposes)."""
+    opts = {"consumer": make_config("Content-Type", b"s")}
+    pair = run_both(COMMITTED_PCAP, tmp_path, **opts)  # type: ignore[arg-type]
+    check(pair, "python")
+    assert "identity field" in str(pair.default.lane_stats.get("reason")), pair.default.lane_stats
 
 
 def test_netrum_pure_forces_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
