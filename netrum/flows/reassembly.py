@@ -14,6 +14,10 @@ Rules (RFC 9293):
 - A SYN occupies one sequence number: the first data byte is ISN+1 (section 3.4). Without a SYN the
   first payload seen sets the start (mid-stream pickup, no gap is reported before it); until anything
   is delivered, an earlier segment (within ``max_ooo_bytes``) moves that start back.
+- ``in_capture``: the direction has no SYN of its own but its connection's opening was captured (the
+  peer's SYN; its own SYN-ACK lost). Every byte of it was then sent while the capture ran, so it starts
+  at the peer's lowest ACK however far before its first payload, and a hole before its first captured
+  byte is a capture loss like any other: reported as a gap, not a later start.
 - Retransmitted and overlapping bytes are trimmed; the first copy wins (what a passive monitor can
   know; RFC 9293 section 3.10.7.4 leaves overlap policy to the receiver). Differing overlaps are counted.
 - A FIN occupies the sequence number after the last data byte (section 3.4): the direction ends once
@@ -61,6 +65,7 @@ class StreamReassembler:
         "fin_off",
         "gap",
         "hint",
+        "in_capture",
         "last",
         "limits",
         "midstream",
@@ -99,6 +104,9 @@ class StreamReassembler:
         self.strike_ack = -1  # the peer's last striking (ack, seq): a duplicated packet is no new strike
         self.strike_seq = -1
         self.hint = -1  # before the start is known: the lowest ACK the peer sent (where we stood)
+        # Set by the flow table: sent wholly during the capture although started without a SYN (see the
+        # module docstring): bytes before the first captured one are lost, not from before the capture.
+        self.in_capture = False
 
     # -- public API ---------------------------------------------------------------------------------
 
@@ -241,10 +249,14 @@ class StreamReassembler:
 
     def _hinted_start(self, seq: int) -> int:
         """Where a direction picked up mid-stream starts, given its first segment: at the peer's lowest
-        ACK if that is a little earlier (earlier bytes may still arrive, reordered), else at seq."""
+        ACK if that is a little earlier (earlier bytes may still arrive, reordered), else at seq. A direction
+        sent wholly during the capture (``in_capture``) starts at the peer's lowest ACK however far back:
+        the bytes in between were sent and missed by the capture."""
         h = self.hint
-        if h >= 0 and 0 < ((seq - h + SEQ_HALF) & SEQ_MASK) - SEQ_HALF <= self.limits.max_ooo_bytes:
-            return h
+        if h >= 0:
+            d = ((seq - h + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
+            if 0 < d and (self.in_capture or d <= self.limits.max_ooo_bytes):
+                return h
         return seq
 
     def _refresh(self) -> None:
@@ -392,8 +404,12 @@ class StreamReassembler:
         n = target - self.off
         if n <= 0:
             return
-        if self.midstream and self.off == self.start_off:
-            # Nothing delivered yet in a direction picked up mid-stream: it simply starts later.
+        if self.midstream and self.off == self.start_off and not self.in_capture:
+            # Nothing delivered yet in a direction picked up mid-stream: it simply starts later (the
+            # bytes before may have been sent before the capture began). Not when the direction was sent
+            # wholly during the capture: its leading hole is a loss, reported as a gap, so that the
+            # handler knows whole messages may be missing there (and the client's ACK offsets, already
+            # computed from this start, keep their meaning).
             self.off = self.start_off = target
             self.nxt = (self.base + target) & SEQ_MASK
             return

@@ -17,7 +17,10 @@ first held bytes go to ``classify_start``), then port numbers (HTTP_PORTS, else 
 
 Where a direction starts: ISN + 1 after a SYN (RFC 9293 section 3.4); mid-stream, the lowest sequence
 number held while pending, or the peer's lowest ACK if that is a little earlier. Nothing is reported
-before a mid-stream direction's first byte.
+before a mid-stream direction's first byte. A server direction whose SYN-ACK was lost while the client's
+SYN was captured is not mid-stream in that sense: it was sent wholly during the capture, so it starts at
+the client's lowest ACK (its ISN + 1 once the handshake's ACK is seen) and the bytes missing before its
+first captured one are a gap like any other (the lost first response; the HTTP layer then pairs by ACKs).
 
 The ACK rule: a server can only answer request bytes it has received, so server->client bytes whose
 segment acknowledges client bytes not delivered yet are held until the client stream gets there
@@ -338,8 +341,15 @@ class FlowTable:
                 # Mid-stream: the lowest sequence number held, or the peer's lowest ACK if that is a
                 # little earlier (the first bytes were reordered behind). A start that turns out too
                 # early costs no gap: nothing is reported before a mid-stream direction's first byte.
+                # With the peer's SYN captured (this direction's SYN-ACK lost), every byte of this
+                # direction was sent during the capture: it starts at the peer's lowest ACK however far
+                # back, and a hole before its first captured byte is a loss (reported as a gap) rather
+                # than a later start. Otherwise the first response could be lost silently and the next
+                # one paired FIFO with the first request, shifting every later status by one.
                 a = acks[1 - d]
-                if a >= 0 and (starts[d] < 0 or 0 < seq_diff(starts[d], a) <= lim.max_ooo_bytes):
+                flow.reasm[d].in_capture = by_syn
+                if a >= 0 and (starts[d] < 0 or 0 < seq_diff(starts[d], a) <= (
+                        SEQ_HALF if by_syn else lim.max_ooo_bytes)):
                     starts[d] = a
                 if starts[d] >= 0:
                     flow.reasm[d].start(starts[d], False)

@@ -46,6 +46,7 @@ from netrum.limits import Limits
 from netrum.records import ConnInfo, Transaction
 
 _NONE = (BodyKind.NONE, 0)
+_MAX_ACK_MARKS = 32  # chunk ACKs remembered while the request parser keeps bytes between chunks
 _NO_FWD = (None, None, None)
 
 
@@ -133,6 +134,7 @@ class HttpConnection:
 
     __slots__ = (
         "_ack_first",
+        "_ack_marks",
         "_base_notes",
         "_client_gap",
         "_closed",
@@ -185,6 +187,9 @@ class HttpConnection:
         self._hunting = True  # no start line found yet on either side
         self._base_notes: tuple[str, ...] = ("role_guessed",) if info.role_guessed else ()
         self._ack_first = -1  # client ACK (as a server-stream offset) of the chunk a request head began in
+        # While the request parser keeps bytes between chunks: (client-stream offset where a chunk began,
+        # its ACK) for the chunks those bytes and the current one came from (see _mark_ack).
+        self._ack_marks: list[tuple[int, int]] = []
         self._server_gap = False  # server bytes were lost since the last final response head
         self._client_gap = False  # client bytes that may hold whole requests were lost since the last request
 
@@ -198,9 +203,14 @@ class HttpConnection:
         these bytes (how much of the server's stream it had received), -1 when unknown."""
         if self._closed:
             return
-        if not self._req.buf:  # a request head starting in this chunk starts with this ACK
+        req = self._req
+        if not req.buf:  # a request head starting in this chunk starts with this ACK
             self._ack_first = ack_offset
-        self._req.feed(data, ts_ns)
+            if self._ack_marks:
+                self._ack_marks = []
+        else:
+            self._mark_ack(req.fed - len(req.buf), req.fed, ack_offset)
+        req.feed(data, ts_ns)
         if self._hunting:
             self._check_not_http()
 
@@ -248,6 +258,34 @@ class HttpConnection:
             self._emit(ex, tunnel if ex is self._tunnel_ex else 0)
         self._pending.clear()
 
+    def _mark_ack(self, buf_off: int, chunk_off: int, ack: int) -> None:
+        """The request parser kept bytes (from ``buf_off``: an incomplete head, or the tail kept while
+        hunting) and the chunk starting at ``chunk_off`` follows them. A head gets the ACK of the chunk its
+        first byte came in, like its timestamp: while hunting (after a client hole, through a lost request's
+        body) the kept tail is renewed at every chunk, and the ACK of the chunk the hunt began in would be
+        older and smaller than the found request's own. Such a request looks sent before its client had
+        received responses it had in fact received, and ``_pair_after_gap`` could give it one of them."""
+        marks = self._ack_marks
+        if not marks:
+            marks.append((buf_off, self._ack_first))  # the kept bytes came with the last chunk
+        else:
+            i = 0
+            while i + 1 < len(marks) and marks[i + 1][0] <= buf_off:
+                i += 1
+            if i:
+                del marks[:i]  # chunks wholly before the kept bytes
+        marks.append((chunk_off, ack))
+        if len(marks) > _MAX_ACK_MARKS:
+            del marks[1:len(marks) - _MAX_ACK_MARKS + 1]  # byte-sized chunks: an older (smaller) ACK stands
+
+    def _ack_at(self, off: int) -> int:
+        """The ACK of the chunk that carried the client-stream byte at ``off`` (see _mark_ack)."""
+        marks = self._ack_marks
+        for o, a in reversed(marks):
+            if o <= off:
+                return a
+        return marks[0][1]
+
     # ------------------------------------------------------------------------------- callbacks
     def _check_not_http(self) -> None:
         req, resp = self._req, self._resp
@@ -283,7 +321,7 @@ class HttpConnection:
         ex.target = target
         ex.version = version
         ex.req_head_bytes = head_bytes
-        ex.req_ack = self._ack_first
+        ex.req_ack = self._ack_first if not self._ack_marks else self._ack_at(self._req.msg_off)
         ex.gap_before = self._client_gap
         self._client_gap = False
         ex.host = fields.get(b"host") or _authority(target)

@@ -230,6 +230,24 @@ def test_peer_ack_hint_sets_a_midstream_start() -> None:
     assert rec3.events == [("data", b"late", 2), ("eof", 3)] and c3["tcp_gap"] == 0
 
 
+def test_in_capture_direction_reports_its_leading_hole_as_a_gap() -> None:
+    # The peer's SYN was captured, this direction's SYN-ACK was not: every byte of it was sent during the
+    # capture, so the hole between the peer's first ACK and the first captured byte is a loss (a gap),
+    # whatever its size, and not a later start. A plain mid-stream pickup keeps its silent start.
+    for in_capture, far in ((True, False), (True, True), (False, False)):
+        r, rec, c = make()
+        r.in_capture = in_capture
+        r.acked(100, 1, 1)
+        first = 100 + (Limits().max_ooo_bytes + 10 if far else 10)
+        r.segment(first, b"late", 4, 2)
+        r.flush(3)
+        if in_capture:
+            assert rec.events == [("gap", first - 100, 2), ("data", b"late", 2), ("eof", 3)]
+            assert c["tcp_gap"] == 1 and c["tcp_gap_bytes"] == first - 100
+        else:
+            assert rec.events == [("data", b"late", 2), ("eof", 3)] and c["tcp_gap"] == 0
+
+
 def test_syn_start_does_not_move_back() -> None:
     r, rec, c = make()
     r.start(100, by_syn=True)

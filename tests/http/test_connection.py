@@ -910,3 +910,24 @@ def test_a_response_never_answers_a_request_sent_after_it_began() -> None:
         ("s", RESP_201, 2, -1),
     ])
     assert sorted((t.uri or "", t.status or 0) for t in txs) == [("", 201), ("/b", 0)]
+
+
+def test_a_request_found_by_hunting_gets_the_ack_of_its_own_chunk() -> None:
+    # nginx ground truth, 1% dropped: the head of POST /b (Expect: 100-continue) and the 100 Continue were
+    # lost. The parser hunts through /b's body, keeping a tail between chunks, and finds /c in a later
+    # chunk: /c was sent after the 201 for /b had arrived, so it carries a larger ACK than the body did.
+    # With the body's ACK (where the 201 begins), the 201 looked like /c's answer: a wrong status.
+    interim = 25  # "HTTP/1.1 100 Continue\r\n\r\n"
+    s201 = len(RESP_304) + interim
+    txs, c = _drive([
+        ("c", b"GET /a HTTP/1.1\r\n\r\n", 1, 0),
+        ("s", RESP_304, 2, -1),
+        ("cg", 80, 3, -1),  # POST /b's head never captured
+        ("c", b"x" * 600, 4, s201),  # its body, sent once the 100 Continue had arrived
+        ("c", b"GET /c HTTP/1.1\r\n\r\n", 5, s201 + len(RESP_201)),
+        ("sg", interim, 6, -1),
+        ("s", RESP_201, 7, -1),  # answers the lost /b
+        ("s", RESP_404, 8, -1),
+    ])
+    assert sorted((t.uri or "", t.status or 0) for t in txs) == [("", 201), ("/a", 304), ("/c", 404)]
+    assert c["http_unmatched_response"] == 1
