@@ -12,8 +12,8 @@
  * Two passes over a pcap or pcapng file (mmap'ed; pcapng blocks are read as capture/pcapfile.py reads them):
  *   1. scan(): walk every record, run the state machine below on every fast-path TCP frame, and mark the
  *      4-tuples that leave the path. Frames the fast decoder does not take are listed for Python to
- *      decode (their 4-tuples are tainted from there). A damaged file stops the lane (Python then does
- *      the whole run, and reports the damage).
+ *      decode (their 4-tuples are tainted from there). A damaged file is read up to the damage, where
+ *      capture/pcapfile.py stops reading it (the damage is reported through the reader: netrum/lane.py).
  *   2. run(): walk again; frames of clean 4-tuples are analysed here and their transactions built as
  *      netrum.records.Transaction objects and handed to the sink; every other frame goes to the Python
  *      Analyzer (partitioned mode), in capture order, with the packet clock it needs for its sweeps.
@@ -232,7 +232,15 @@ typedef struct {
     int ng_swapped;           /* pcapng: the current section's byte order is not the machine's */
     NgIf *ifs; int nif, cap_if; /* pcapng: the current section's interfaces */
     long long ng_last_ts;     /* pcapng: the previous packet's time in this file (-1: none; SPB) */
+    long long packets;        /* pass 1: packets read from this file */
+    int dmg;                  /* pass 1: where the reader stops reading this file (DMG_*), 0 if nowhere */
+    long long dmg_at, dmg_val; /* the damaged record's or block's offset; the value the report names */
 } File;
+
+/* Damage that ends the reading of one file, as capture.pcapfile reports it (report_truncated /
+ * report_corrupt with these words, netrum/lane.py): the lane reads up to it, as the reader does. */
+enum { DMG_NONE, DMG_TRUNCATED, DMG_CAPLEN, DMG_BOM, DMG_BLOCK_LEN, DMG_BLOCK_LENS, DMG_PB_SHORT, DMG_IF_UNDECLARED,
+       DMG_SPB_NO_IF, DMG_IDB_SHORT };
 
 #define MAX_FILES 4096
 
@@ -273,10 +281,9 @@ typedef struct {
     /* pass 1 results */
     long long frames, packets, wire, cut, cut_bytes, ooo, first_ts, last_ts;
     long long nonfast_n, nonfast_cap; long long *nonfast; /* (index, ts, offset, caplen, cclock) x n */
-    int damaged;           /* 1 truncated, 2 corrupt, 3 too many frames for Python, 4 unsupported pcapng */
+    int damaged;           /* the lane stands aside: 3 too many frames for Python, 4 pcapng beyond it */
     long long ng_unsupported; /* pass 1: pcapng blocks of other types (capture_unsupported_block) */
     int linktypes[64]; int n_linktypes; /* pass 1: the link types of the frames, in order of appearance */
-    long long damaged_at;
     /* pass 2 counters (the lane's own frames and connections) */
     long long c_vxlan, c_geneve, c_gre, c_erspan;
     long long c_tcp_packets, c_tcp_payload, c_padding, c_opened, c_closed_fin, c_open_at_end, c_reused;
@@ -954,12 +961,45 @@ static int L_max_tunnel_depth = 4; /* limits.max_tunnel_depth (set by Lane_init)
 
 /* An ethertype at data[at], after any 802.1Q / 802.1ad / old QinQ tags (decode.frames.Decoder.ethertype):
  * 4 or 6 for IPv4 / IPv6 with *off set to the IP header, 0 for anything else. */
-static int ether_ip(const uint8_t *data, size_t n, size_t at, size_t *off) {
+static int ether_ip(const uint8_t *data, size_t n, size_t at, size_t *off, size_t *end) {
+    *end = n;
     for (;;) {
         if (n < at + 2) return 0;
         uint16_t et = rd16(data + at);
         if (et == 0x0800) { *off = at + 2; return 4; }
         if (et == 0x86dd) { *off = at + 2; return 6; }
+        if (et == 0x8847 || et == 0x8848) {
+            /* decode.frames.Decoder.mpls: the RFC 3032 label stack down to bottom-of-stack, then IPv4 or IPv6
+             * by the first nibble (a pseudowire, nibble 0, is Python's) */
+            size_t p = at + 2;
+            for (;;) {
+                if (n < p + 4) return 0;
+                int bottom = data[p + 2] & 0x01;
+                p += 4;
+                if (bottom) break;
+            }
+            if (n < p + 1) return 0;
+            int nibble = data[p] >> 4;
+            if (nibble != 4 && nibble != 6) return 0;
+            *off = p;
+            return nibble;
+        }
+        if (et == 0x8864) {
+            /* decode.frames.Decoder.pppoe: the RFC 2516 session header, its length bounding the packet, then
+             * the PPP protocol (RFC 1661 section 6.5: one odd byte when compressed) */
+            size_t p = at + 2;
+            if (n < p + 8) return 0;
+            size_t e = p + 6 + rd16(data + p + 4);
+            p += 6;
+            if (e > n) e = n;
+            unsigned proto;
+            if (data[p] & 1) { proto = data[p]; p += 1; }
+            else { proto = rd16(data + p); p += 2; }
+            if (p > e) return 0;
+            *off = p;
+            *end = e;
+            return proto == 0x0021 ? 4 : proto == 0x0057 ? 6 : 0;
+        }
         if (et != 0x8100 && et != 0x88a8 && et != 0x9100) return 0;
         at += 4; /* TCI(2), then the inner ethertype */
     }
@@ -1021,7 +1061,7 @@ static int gre_segment(const uint8_t *data, size_t g, size_t end, Seg *s, int pa
     }
     if (!iv) {                       /* an Ethernet frame (decode.frames.Decoder.link_ethernet) */
         if (end < off + 14) return 0;
-        iv = ether_ip(data, end, off + 12, &ioff);
+        iv = ether_ip(data, end, off + 12, &ioff, &end);
         if (!iv) return 0;
     }
     if (!ip_segment(data, ioff, end, iv, s, 0)) return 0;
@@ -1037,26 +1077,26 @@ static int gre_segment(const uint8_t *data, size_t g, size_t end, Seg *s, int pa
 static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Seg *s, int outer) {
     if (version == 4 && n >= off + 20) {
         const uint8_t *ip = data + off;
-        size_t total = rd16(ip + 2);
-        if (ip[0] != 0x45 || (rd16(ip + 6) & 0x3FFF)) return 0;
-        if (off + total > n) return 0; /* cut by snaplen (or a bogus length): the reference's gap path */
+        size_t total = rd16(ip + 2), ihl = (size_t)(ip[0] & 0x0F) * 4; /* options (RFC 791 3.1) are skipped */
+        if ((ip[0] >> 4) != 4 || ihl < 20 || n < off + ihl || (rd16(ip + 6) & 0x3FFF)) return 0;
+        if (total < ihl || off + total > n) return 0; /* cut by snaplen, TSO's 0, a bogus length: Python's */
         int padding = off + total < n;
         size_t end = off + total;
         if (ip[9] == 17 && outer) {
-            if (total < 20 + 8 + 8 || L_max_tunnel_depth < 1) return 0;
-            const uint8_t *udp = ip + 20;
+            if (total < ihl + 8 + 8 || L_max_tunnel_depth < 1) return 0;
+            const uint8_t *udp = ip + ihl;
             size_t ulen = rd16(udp + 4);
             int kind = udp_tunnel(rd16(udp), rd16(udp + 2));
             size_t uend = end;
-            if (ulen >= 8 && off + 20 + ulen < uend) uend = off + 20 + ulen;
-            size_t th = off + 28; /* the tunnel header */
+            if (ulen >= 8 && off + ihl + ulen < uend) uend = off + ihl + ulen;
+            size_t th = off + ihl + 8; /* the tunnel header */
             if (!kind || uend < th + 8) return 0;
             size_t ioff;
             int iv;
             if (kind == 1) {
                 /* decode.tunnels.vxlan: the I flag, then an Ethernet frame */
                 if (!(data[th] & 0x08) || uend < th + 8 + 14) return 0;
-                iv = ether_ip(data, uend, th + 8 + 12, &ioff);
+                iv = ether_ip(data, uend, th + 8 + 12, &ioff, &uend);
             } else {
                 /* decode.tunnels.geneve: version 0, options skipped, Ethernet / IPv4 / IPv6 inside */
                 uint16_t proto = rd16(data + th + 2);
@@ -1064,7 +1104,7 @@ static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Se
                 if ((data[th] >> 6) != 0 || inner > uend) return 0;
                 if (proto == 0x6558) {
                     if (uend < inner + 14) return 0;
-                    iv = ether_ip(data, uend, inner + 12, &ioff);
+                    iv = ether_ip(data, uend, inner + 12, &ioff, &uend);
                 } else if (proto == 0x0800 || proto == 0x86dd) {
                     iv = proto == 0x0800 ? 4 : 6;
                     ioff = inner;
@@ -1078,18 +1118,29 @@ static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Se
             s->tunnel = kind;
             return 1;
         }
-        if (ip[9] == 47 && outer) return gre_segment(data, off + 20, end, s, padding);
-        if (ip[9] != 6 || total < 40 || !tcp_at(data, off + 20, end, ip + 12, ip + 16, 4, s)) return 0;
+        if (ip[9] == 47 && outer) return gre_segment(data, off + ihl, end, s, padding);
+        if (ip[9] != 6 || total < ihl + 20 || !tcp_at(data, off + ihl, end, ip + 12, ip + 16, 4, s)) return 0;
         s->padding = padding;
         return 1;
     }
-    if (version == 6 && n >= off + 60) {
+    if (version == 6 && n >= off + 40) {
         const uint8_t *ip = data + off;
         size_t plen = rd16(ip + 4);
-        if (ip[6] != 6 || (ip[0] >> 4) != 6 || plen < 20) return 0;
-        if (off + 40 + plen > n) return 0;
-        size_t end = off + 40 + plen;
-        if (!tcp_at(data, off + 40, end, ip + 8, ip + 24, 16, s)) return 0;
+        if ((ip[0] >> 4) != 6 || plen == 0 || off + 40 + plen > n) return 0; /* jumbogram / TSO, snaplen cut */
+        size_t end = off + 40 + plen, p = off + 40;
+        uint8_t nxt = ip[6];
+        /* decode.frames.Decoder.ipv6: extension headers (RFC 8200 section 4; AH, RFC 4302 2.2) walked, an
+         * atomic fragment header (RFC 6946) skipped; a real fragment is Python's (it reassembles) */
+        for (int i = 0; nxt != 6; i++) {
+            if (i == 8) return 0;
+            if (end < p + 8) return 0;
+            if (nxt == 0 || nxt == 43 || nxt == 60) { size_t len = ((size_t)data[p + 1] + 1) * 8; nxt = data[p]; p += len; }
+            else if (nxt == 51) { size_t len = ((size_t)data[p + 1] + 2) * 4; nxt = data[p]; p += len; }
+            else if (nxt == 44 && !(rd16(data + p + 2) & 0xFFF9)) { nxt = data[p]; p += 8; }
+            else return 0;
+            if (p > end) return 0;
+        }
+        if (end < p + 20 || !tcp_at(data, p, end, ip + 8, ip + 24, 16, s)) return 0;
         s->padding = end < n;
         return 1;
     }
@@ -1104,14 +1155,13 @@ static int ip_segment(const uint8_t *data, size_t off, size_t n, int version, Se
 static int fast_decode(int linktype, const uint8_t *data, size_t n, Seg *s) {
     int version = 0; size_t off = 0;
     if (linktype == 1) {
-        version = ether_ip(data, n, 12, &off);
+        version = ether_ip(data, n, 12, &off, &n);
     } else if (linktype == 113) {
-        version = ether_ip(data, n, 14, &off);
+        version = ether_ip(data, n, 14, &off, &n);
     } else if (linktype == 276) {
         if (n < 20) return 0;
-        size_t o2;
-        int v = ether_ip(data, n, 0, &o2);
-        if (v && o2 == 2) { version = v; off = 20; } /* the protocol field, then the 20-byte header */
+        uint16_t p0 = rd16(data);
+        if (p0 == 0x0800 || p0 == 0x86dd) { version = p0 == 0x0800 ? 4 : 6; off = 20; } /* the protocol field, then the 20-byte header */
         else if (rd16(data) == 0x8100 || rd16(data) == 0x88a8 || rd16(data) == 0x9100) {
             /* tags follow the SLL2 header: ethertype() runs from the protocol field on data at 20 */
             size_t at = 20;
@@ -1397,16 +1447,21 @@ static int ng_idb(Lane *L, File *F, const uint8_t *b, const uint8_t *be, long lo
     return 0;
 }
 
+static int file_damage(File *F, int what, long long at, long long val) {
+    F->dmg = what; F->dmg_at = at; F->dmg_val = val;
+    return -1;
+}
+
 /* The next packet of pcapng file F from *pos (capture.pcapfile._iter_pcapng, block by block): 1 with the
- * packet's fields, 0 at the end of the file, -1 when the file is damaged or beyond the lane (L->damaged
- * set: the lane stands aside and the Python reader reports the damage), -2 out of memory. */
+ * packet's fields, 0 at the end of the file, -1 where the reader stops with damage (F->dmg), -2 out of
+ * memory, -3 beyond the lane (L->damaged = 4: it stands aside). */
 static int ng_next(Lane *L, File *F, Py_ssize_t *pos, long long *ts, uint32_t *caplen, uint32_t *wirelen,
                    const uint8_t **data, int *linktype) {
     const uint8_t *base = F->view.buf;
     Py_ssize_t size = F->view.len, p = *pos;
     for (;;) {
         if (size - p < 12) {
-            if (size > p) { L->damaged = 1; L->damaged_at = p; return -1; }
+            if (size > p) return file_damage(F, DMG_TRUNCATED, p, 0);
             *pos = p;
             return 0;
         }
@@ -1416,33 +1471,32 @@ static int ng_next(Lane *L, File *F, Py_ssize_t *pos, long long *ts, uint32_t *c
             uint32_t bom; memcpy(&bom, blk + 8, 4);
             if (bom == 0x1A2B3C4DU) F->ng_swapped = 0;
             else if (bom == 0x4D3C2B1AU) F->ng_swapped = 1;
-            else { L->damaged = 2; L->damaged_at = p; return -1; }
+            else return file_damage(F, DMG_BOM, p, 0);
             F->nif = 0;
         }
         uint32_t btype = ng32(F, blk), blen = ng32(F, blk + 4);
-        if (blen < 12 || blen % 4 || blen > NG_MAX_BLOCK) { L->damaged = 2; L->damaged_at = p; return -1; }
-        if (size - p < (Py_ssize_t)blen) { L->damaged = 1; L->damaged_at = p; return -1; }
-        if (ng32(F, blk + blen - 4) != blen) { L->damaged = 2; L->damaged_at = p; return -1; }
+        if (blen < 12 || blen % 4 || blen > NG_MAX_BLOCK) return file_damage(F, DMG_BLOCK_LEN, p, blen);
+        if (size - p < (Py_ssize_t)blen) return file_damage(F, DMG_TRUNCATED, p, 0);
+        if (ng32(F, blk + blen - 4) != blen) return file_damage(F, DMG_BLOCK_LENS, p, 0);
         const uint8_t *b = blk + 8, *be = blk + blen - 4;
         p += blen;
         if (btype == NG_EPB || btype == NG_PB) {
-            if (be - b < 20) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+            if (be - b < 20) return file_damage(F, DMG_PB_SHORT, p - blen, 0);
             uint32_t if_id, hi, lo;
             if (btype == NG_EPB) { if_id = ng32(F, b); hi = ng32(F, b + 4); lo = ng32(F, b + 8); }
             else { if_id = ng16(F, b); hi = ng32(F, b + 4); lo = ng32(F, b + 8); }
             *caplen = ng32(F, b + 12); *wirelen = ng32(F, b + 16);
-            if (if_id >= (uint32_t)F->nif) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+            if (if_id >= (uint32_t)F->nif) return file_damage(F, DMG_IF_UNDECLARED, p - blen, if_id);
             const NgIf *I = &F->ifs[if_id];
-            if ((long long)*caplen > I->max_caplen || (long long)*caplen > (be - b) - 20) {
-                L->damaged = 2; L->damaged_at = p - blen; return -1;
-            }
+            if ((long long)*caplen > I->max_caplen || (long long)*caplen > (be - b) - 20)
+                return file_damage(F, DMG_CAPLEN, p - blen, *caplen);
             unsigned __int128 t = ((unsigned __int128)(((uint64_t)hi << 32) | lo) * I->num) / I->den;
-            if (t > (unsigned __int128)(1ULL << 62)) { L->damaged = 4; return -1; }
+            if (t > (unsigned __int128)(1ULL << 62)) { L->damaged = 4; return -3; }
             *ts = (long long)t + I->off_ns;
             *data = b + 20;
             *linktype = I->linktype;
         } else if (btype == NG_SPB) {
-            if (!F->nif || be - b < 4) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+            if (!F->nif || be - b < 4) return file_damage(F, DMG_SPB_NO_IF, p - blen, 0);
             *wirelen = ng32(F, b);
             uint32_t room = (uint32_t)(be - b - 4);
             *caplen = *wirelen < room ? *wirelen : room;
@@ -1451,10 +1505,10 @@ static int ng_next(Lane *L, File *F, Py_ssize_t *pos, long long *ts, uint32_t *c
             *linktype = F->ifs[0].linktype;
         } else {
             if (btype == NG_IDB) {
-                if (be - b < 8) { L->damaged = 2; L->damaged_at = p - blen; return -1; }
+                if (be - b < 8) return file_damage(F, DMG_IDB_SHORT, p - blen, 0);
                 int r = ng_idb(L, F, b, be, F->max_caplen);
                 if (r == -2) return -2;
-                if (r < 0) { L->damaged = 4; return -1; }
+                if (r < 0) { L->damaged = 4; return -3; }
             } else if (btype != NG_SHB && L->pass == 1) {
                 L->ng_unsupported++;
             }
@@ -1488,8 +1542,8 @@ static int walk(Lane *L) {
     L->cur_file = fi;
     L->base = F->view.buf; L->size = F->view.len; L->data_off = F->data_off;
     L->swapped = F->swapped; L->ns_unit = F->ns_unit; L->max_caplen = F->max_caplen;
-    if (L->pass == 1) { F->min_ts = NEVER; F->max_ts = NEVER; }
-    F->ng_swapped = 0; F->nif = 0; F->ng_last_ts = -1;
+    if (L->pass == 1) { F->min_ts = NEVER; F->max_ts = NEVER; F->packets = 0; }
+    F->ng_swapped = 0; F->nif = 0; F->ng_last_ts = -1; F->dmg = DMG_NONE;
     const uint8_t *base = L->base;
     Py_ssize_t size = L->size, pos = L->data_off;
     long long released = pos - pos % 4096, next_release = released + RELEASE_BYTES;
@@ -1509,13 +1563,13 @@ static int walk(Lane *L) {
             if (r == -2) { PyErr_NoMemory(); return -1; }
             if (r <= 0) break;
         } else {
-            if (pos + 16 > size) { L->damaged = 1; L->damaged_at = pos; break; }
+            if (pos + 16 > size) { file_damage(F, DMG_TRUNCATED, pos, 0); break; }
             const uint8_t *rec = base + pos;
             uint32_t sec = rdh32(L, rec), frac = rdh32(L, rec + 4);
             caplen = rdh32(L, rec + 8); wirelen = rdh32(L, rec + 12);
-            if ((long long)caplen > L->max_caplen) { L->damaged = 2; L->damaged_at = pos; break; }
+            if ((long long)caplen > L->max_caplen) { file_damage(F, DMG_CAPLEN, pos, caplen); break; }
             Py_ssize_t end = pos + 16 + (Py_ssize_t)caplen;
-            if (end > size) { L->damaged = 1; L->damaged_at = pos; break; }
+            if (end > size) { file_damage(F, DMG_TRUNCATED, pos, 0); break; }
             ts = (long long)sec * SECOND_NS + (long long)frac * L->ns_unit;
             data = rec + 16;
             linktype = F->linktype;
@@ -1526,6 +1580,7 @@ static int walk(Lane *L) {
             if (wirelen > caplen) { L->cut++; L->cut_bytes += wirelen - caplen; }
             L->wire += wirelen;
             L->packets++;
+            F->packets++;
             if (ts < last_ts) L->ooo++; /* over the whole stream, as capture.pcapfile.read_merged counts */
             last_ts = ts;
             if (L->first_ts == NEVER || ts < L->first_ts) L->first_ts = ts;
@@ -1646,10 +1701,7 @@ static int walk(Lane *L) {
 static int end_flow(Lane *L, Flow *f) {
     for (int di = 0; di < 2; di++) {
         Dir *d = &f->d[di];
-        if (d->st == H_HEAD) {
-            if (d->hlen) L->c_truncated++;
-            continue;
-        }
+        if (d->st == H_HEAD) continue; /* (a partial head tainted the connection in pass 1) */
         L->c_truncated++;
         Ex *e = di == 0 ? ex_at(f, f->ex_len - 1) : ex_at(f, f->pend - 1);
         if (di == 0) { e->req_end_ts = d->last_ts; e->req_body = (long long)d->body; e->req_done = 1; e->notes |= NOTE_TRUNC_REQ; }
@@ -1676,7 +1728,9 @@ static int finish_tuples(Lane *L) {
         if (!t || t->tainted || !t->flow || t->owner != L->part_k) continue;
         Flow *f = t->flow;
         if (f->state == S_CLOSED) continue;
-        if (f->state == S_SYN || f->d[0].fin || f->d[1].fin) {
+        if (f->state == S_SYN || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen) {
+            /* (a head cut by the end of the capture may still be a message to the reference: an HTTP/0.9
+             * request line, a response without a head) */
             taint(L, t, "open at end");
         } else if (L->pass == 2) {
             L->c_open_at_end++;
@@ -1907,8 +1961,7 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     L->pass = 1;
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
     if (walk(L) < 0 || finish_tuples(L) < 0) return NULL;
-    const char *st = L->damaged == 1 ? "truncated" : L->damaged == 2 ? "corrupt"
-                   : L->damaged == 3 ? "too many frames for the general decoder"
+    const char *st = L->damaged == 3 ? "too many frames for the general decoder"
                    : L->damaged == 4 ? "pcapng beyond the lane (timestamp resolution or offset, link types)" : "ok";
     if (!L->damaged) {
         /* several files are one stream only when each ends before the next begins: then the time-ordered
@@ -2109,6 +2162,21 @@ static PyObject *Lane_linktypes(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return out;
 }
 
+/* damage() -> [(file index, DMG_* code, offset, packets read before it, value)] for the files whose
+ * reading stopped at damage (pass 1). */
+static PyObject *Lane_damage(Lane *L, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (int i = 0; i < L->nfiles; i++) {
+        File *F = &L->files[i];
+        if (!F->dmg) continue;
+        PyObject *x = Py_BuildValue("(iiLLL)", i, F->dmg, F->dmg_at, F->packets, F->dmg_val);
+        if (!x || PyList_Append(out, x) < 0) { Py_XDECREF(x); Py_DECREF(out); return NULL; }
+        Py_DECREF(x);
+    }
+    return out;
+}
+
 static PyObject *Lane_release(Lane *L, PyObject *Py_UNUSED(ignored)) {
     release_files(L);
     Py_RETURN_NONE;
@@ -2124,6 +2192,7 @@ static PyMethodDef Lane_methods[] = {
     {"linktypes", (PyCFunction)Lane_linktypes, METH_NOARGS, "the link types of the frames (pass 1)"},
     {"end_transactions", (PyCFunction)Lane_end_transactions, METH_NOARGS, "what the end of the capture closed"},
     {"file_spans", (PyCFunction)Lane_file_spans, METH_NOARGS, "(first, last) timestamp of each file, or None"},
+    {"damage", (PyCFunction)Lane_damage, METH_NOARGS, "where the reading of damaged files stopped (pass 1)"},
     {"release", (PyCFunction)Lane_release, METH_NOARGS, "let go of the capture buffers"},
     {NULL, NULL, 0, NULL},
 };

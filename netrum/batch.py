@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netrum.aggregate.consumers import CONSUMER_COLUMNS, ConsumerAggregator
 from netrum.aggregate.endpoints import ENDPOINT_COLUMNS, EndpointAggregator, EndpointStats
@@ -30,6 +31,9 @@ from netrum.http.consumer import ConsumerConfig
 from netrum.limits import DEFAULT_LIMITS, Limits
 from netrum.pipeline import Analyzer
 from netrum.records import Frame, Transaction
+
+if TYPE_CHECKING:
+    from netrum.capture.spool import Spool
 
 BATCH_FRAMES = 8192  # frames per hot-loop call; the progress bar is updated between batches
 
@@ -82,6 +86,25 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def _scaled_progress(progress: Callable[[int], None], inputs: list[CaptureReader],
+                     mapped: list[CaptureReader]) -> Callable[[int], None]:
+    """The lane's progress (bytes of the files it maps: decompressed spools) in bytes of the inputs (what the
+    progress bar's length counts)."""
+    factor = sum(r.size_bytes or 0 for r in inputs) / max(1, sum(r.size_bytes or 0 for r in mapped))
+    scaled = 0.0
+    reported = 0
+
+    def report(n: int) -> None:
+        nonlocal scaled, reported
+        scaled += n * factor
+        step = int(scaled) - reported
+        if step > 0:
+            reported += step
+            progress(step)
+
+    return report
+
+
 def analyze_files(
     paths: Sequence[str],
     out_dir: Path,
@@ -129,18 +152,36 @@ def analyze_files(
     engine = "python"
     lane_stats: dict[str, object] = {}
     analyzer: Analyzer | None = None
-    from netrum.lane import run_lane, takes
+    from netrum.lane import available, run_lane, takes
 
-    if takes(readers, options.engine, options.server_ports, options.server_addrs, options.consumer):
-        analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
-                            partition=(0, 1), consumer=options.consumer)
-        try:
-            outcome = run_lane(readers, analyzer, options.limits, progress)
-        except BaseException:
-            for r in readers:
-                r.close()
-            raise
-        lane_stats = {**outcome.stats, "reason": outcome.reason}
+    spool: Spool | None = None
+    lane_readers = readers
+    lane_progress = progress
+    try:
+        if options.engine == "auto" and available() and any(r.format.endswith("+gzip") for r in readers):
+            # gzip inputs: decompressed once into temporary files the lane can map (netrum.capture.spool)
+            from netrum.capture.spool import spool_inputs
+
+            spool = spool_inputs(readers)
+            lane_readers = spool.readers
+            lane_stats["spool"] = spool.reason or f"{len(spool.own)} gzip input(s) decompressed for the lane"
+            if progress is not None and spool.own:
+                lane_progress = _scaled_progress(progress, readers, lane_readers)
+        if takes(lane_readers, options.engine, options.server_ports, options.server_addrs, options.consumer):
+            analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
+                                partition=(0, 1), consumer=options.consumer)
+            outcome = run_lane(lane_readers, analyzer, options.limits, lane_progress, report_to=readers)
+            lane_stats = {**lane_stats, **outcome.stats, "reason": outcome.reason}
+        else:
+            outcome = None
+    except BaseException:
+        for r in readers:
+            r.close()
+        raise
+    finally:
+        if spool is not None:
+            spool.close()
+    if outcome is not None:
         if outcome.used:
             engine = "lane"
             interrupted = outcome.interrupted

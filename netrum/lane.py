@@ -21,8 +21,11 @@ Two passes over the mmap'ed file:
 
 The lane stands aside (the whole run is Python's, nothing written yet) when the extension is not built,
 ``NETRUM_PURE=1``, the engine is "python", the input is not seekable uncompressed files (several must
-follow one another in time: ``time_order``), filters or consumer options are set, the file is damaged (the Python reader reports the damage), too many frames
-need Python's decoder, or the connection table could approach ``max_flows`` (the reference would evict).
+follow one another in time: ``time_order``), --port/--server filters meet partitioned workers, an identity
+field is one the parser reads for framing, too many frames need Python's decoder, or the connection table
+could approach ``max_flows`` (the reference would evict). A damaged file (cut in a record, an impossible
+record or block) is read up to the damage, as the reader reads it, and the damage is reported through
+the reader (``report_truncated`` / ``report_corrupt``, the same words and counters).
 """
 from __future__ import annotations
 
@@ -134,9 +137,24 @@ def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> 
     return (conn_id(cip, cport, sip, sport, first_ts), addr_to_str(cip), cport, addr_to_str(sip), sport)
 
 
+# The reader's words for each damage the lane finds (_lane.c DMG_*; capture.pcapfile's report_corrupt).
+_DAMAGE_WORDS = {
+    2: "captured length {}",
+    3: "section header with a bad byte-order magic",
+    4: "block length {}",
+    5: "block lengths disagree",
+    6: "packet block too short",
+    7: "packet for undeclared interface {}",
+    8: "simple packet block without interface",
+    9: "interface description too short",
+}
+_DMG_TRUNCATED = 1
+
+
 def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
              progress: Callable[[int], None] | None = None, as_tuples: bool = False,
-             batch_sink: Callable[[list[object]], None] | None = None) -> LaneOutcome:
+             batch_sink: Callable[[list[object]], None] | None = None,
+             report_to: list[CaptureReader] | None = None) -> LaneOutcome:
     """Analyse the readers' files with the lane, feeding ``analyzer`` the frames that are not the lane's.
     Several files (rotated captures) are one stream, read one after the other in time order: the lane
     stands aside unless each file ends before the next begins (then that is capture.pcapfile.read_merged's
@@ -150,7 +168,9 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
     ``as_tuples``: the lane's transactions reach the sink as tuples in field order (to be streamed to
     another process and rebuilt there by ``build_transactions``), not as Transaction objects; with
     ``batch_sink`` too, they reach it a list at a time, each item (emission key, fields) when partitioned,
-    always before anything the Python analyzer emits after them."""
+    always before anything the Python analyzer emits after them. ``report_to``: the readers that report
+    damage, one per reader (the original files when ``readers`` are spooled copies); ``readers`` by default."""
+    report_to = readers if report_to is None else report_to
     if _lane is None:
         return LaneOutcome(False, "extension not built")
     maps = [r.mmap_buffer() for r in readers]
@@ -196,14 +216,12 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         except KeyboardInterrupt:
             return LaneOutcome(False, "interrupted during the first pass")
         if status != "ok":
-            if status in ("truncated", "corrupt"):
-                return LaneOutcome(False, f"damaged file ({status}): the Python reader reports it")
             if status == "files overlap in time":
                 in_time = time_order(lane.file_spans())
                 if in_time is not None and in_time != sorted(in_time):  # given out of order, yet one after another
                     lane.release()
                     return run_lane([readers[i] for i in in_time], analyzer, limits, progress, as_tuples,
-                                    batch_sink)
+                                    batch_sink, [report_to[i] for i in in_time])
                 return LaneOutcome(False, "the files overlap in time: the merged stream is Python's")
             return LaneOutcome(False, status)  # too many frames for the general decoder; a pcapng beyond the lane
         if max_live * 2 > limits.max_flows:
@@ -227,6 +245,11 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
                 False, f"{len(events)} of {frames} frames are TCP segments that need the general decoder")
         if events:
             status, frames, max_live = lane.scan(None, events)
+        for fi, code, offset, packets, value in lane.damage():  # committed: the lane reads as the reader would
+            if code == _DMG_TRUNCATED:
+                report_to[fi].report_truncated(packets, offset)
+            else:
+                report_to[fi].report_corrupt(packets, offset, _DAMAGE_WORDS[code].format(value))
         own_frame = analyzer.own_frame
 
         def frame(index: int, ts: int, data: bytes, clock: int, owner: int, linktype: int) -> tuple[int, int]:

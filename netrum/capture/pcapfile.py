@@ -3,7 +3,10 @@
 Formats (told apart by their magic number, never by the file name):
 - pcap (https://datatracker.ietf.org/doc/draft-ietf-opsawg-pcap/): both byte orders, microsecond
   (0xa1b2c3d4) and nanosecond (0xa1b23c4d) timestamps. A plain file is read through mmap with
-  ``struct.unpack_from`` and may be read by byte range (``start``/``stop``) for scale-out workers.
+  ``struct.unpack_from`` and may be read by byte range (``start``/``stop``) for scale-out workers. A caller
+  with a record loop of its own (netrum.scale.scan) takes the mapped records with ``claim_records`` and
+  reports back through ``report_truncated``/``report_corrupt``/``count_read``, so that the damage rules
+  and the capture counters stay the reader's.
 - pcapng (draft-ietf-opsawg-pcapng): sections in either byte order, several interfaces with their own
   link types and ``if_tsresol``/``if_tsoffset``, Enhanced / Simple / obsolete Packet Blocks; other blocks
   are skipped and counted ``capture_unsupported_block``.
@@ -21,7 +24,8 @@ import stat
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from netrum.counters import Counters
@@ -66,6 +70,40 @@ def _max_caplen(snaplen: int) -> int:
 
 
 RELEASE_BYTES = 32 * 1024 * 1024  # consumed capture bytes returned to the kernel at a time (mmap reads)
+
+
+@dataclass(frozen=True, slots=True)
+class MappedPcap:
+    """The records of a plain pcap file to walk in place: what ``CaptureReader.claim_records`` hands to a
+    caller with a record loop of its own, which then applies the reader's rules (``_iter_pcap_mmap`` is the
+    reference): a record header is 16 bytes, ``struct`` format ``byte_order + "IIII"`` (seconds, fraction,
+    captured length, wire length), the timestamp ``seconds * 10**9 + fraction * ts_unit_ns``; a header or a
+    body running past ``file_bytes`` is a truncated file, a captured length above ``max_caplen_bytes`` a
+    corrupt record; either ends the reading. The buffer is valid until the reader is closed."""
+
+    buffer: mmap.mmap  # the whole file
+    start_offset: int  # the first record header to read (past the file header)
+    stop_offset: int  # records whose header starts before this are read (never past ``file_bytes``)
+    file_bytes: int  # len(buffer)
+    byte_order: str  # struct byte order of the record headers, "<" or ">"
+    ts_unit_ns: int  # nanoseconds per unit of the timestamp fraction (1000: microseconds, 1: nanoseconds)
+    max_caplen_bytes: int  # larger captured lengths are corruption (see _max_caplen)
+    linktype: int
+
+
+def _pcap_header_params(hdr: bytes) -> tuple[str, int, int, int]:
+    """(struct byte order, nanoseconds per fraction unit, largest plausible captured length, link type) from
+    the 24-byte file header of a classic pcap file."""
+    order, ns_unit = _PCAP_MAGICS[hdr[:4]]
+    snaplen, network = struct.unpack_from(order + "II", hdr, 16)
+    return order, ns_unit, _max_caplen(snaplen), network & 0xFFFF
+
+
+def _record_range(start: int, stop: int | None, file_bytes: int) -> tuple[int, int]:
+    """The offsets [first, stop) of the record headers a byte range ``start``/``stop`` selects in a file of
+    ``file_bytes``: never the file header, never past the end (a range may be cut from a larger file)."""
+    return max(start, PCAP_HEADER_BYTES), file_bytes if stop is None else min(stop, file_bytes)
+
 
 class CaptureReader:
     """Iterates the frames of one capture. Use as a context manager or call ``close()``."""
@@ -192,14 +230,29 @@ class CaptureReader:
         return self._bytes_read
 
     def __iter__(self) -> Iterator[Frame]:
-        if self._iterated:
-            raise RuntimeError(f"{self.path}: a capture can be iterated only once")
-        self._iterated = True
+        self._start_reading()
         if self._mm is not None and self._kind == "pcap":
-            return self._iter_pcap_mmap(self._mm)
+            return self._iter_pcap_mmap(self._mapped())
         if self._kind == "pcap":
             return self._iter_pcap_stream()
         return self._iter_pcapng()
+
+    def can_claim_records(self) -> bool:
+        """True when ``claim_records`` can hand out this file's records: a plain (uncompressed) pcap file
+        mapped in memory, not read yet. Otherwise (pcapng, gzip, a pipe, already read) iterate the reader."""
+        return self._mm is not None and self._kind == "pcap" and not self._iterated
+
+    def claim_records(self) -> MappedPcap:
+        """The mapped records of a plain pcap file (its byte range when opened with one), for a caller that
+        walks them itself instead of iterating frames (netrum.scale.scan: a tuple and a copied slice per
+        frame cost too much there). This counts as the reader's one iteration. The caller applies the rules
+        described in ``MappedPcap``, reports damage with ``report_truncated``/``report_corrupt`` and ends
+        with ``count_read`` (also when it stops early), exactly as the reader's own loop does."""
+        if self._mm is None or self._kind != "pcap":
+            raise RuntimeError(f"{self.path}: only an open, plain pcap file mapped in memory has records to "
+                               f"claim (this is {self.format})")
+        self._start_reading()  # a second claim or iteration raises
+        return self._mapped()
 
     def close(self) -> None:
         if self._raw is not None and self._raw_pos is None:
@@ -226,26 +279,43 @@ class CaptureReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ damage reports
-    def _truncated(self, packets: int, offset: int) -> None:
+    # ------------------------------------------------------------------ damage reports and counts
+    # Public for callers that walk the records themselves (``claim_records``): the damage they find and
+    # what they read reach health.csv in the same words and counters as through the reader.
+    def report_truncated(self, packets: int, offset: int) -> None:
+        """The file ends inside the record at byte ``offset``, after ``packets`` whole records."""
         self.counters["capture_truncated_file"] += 1
         self.problems.append(f"{self.path}: cut in the middle of a record after {packets} packets (byte {offset})")
 
-    def _corrupt(self, packets: int, offset: int, what: str) -> None:
+    def report_corrupt(self, packets: int, offset: int, what: str) -> None:
+        """The record at byte ``offset`` is impossible (``what``, e.g. "captured length 10000000"): the rest
+        of the file is skipped."""
         self.counters["capture_corrupt_record"] += 1
         self.problems.append(
             f"{self.path}: impossible record ({what}) after {packets} packets (byte {offset}); rest of file skipped"
         )
 
-    def _flush(self, packets: int, wire: int, cut: int, cut_bytes: int, ooo: int) -> None:
+    def count_read(self, packets: int, wire_bytes: int, cut: int, cut_bytes: int, out_of_order: int,
+                   read_to_offset: int | None = None) -> None:
+        """Add one read's tallies to the capture counters, once at its end (the per-record loop keeps them
+        in locals): records read, their wire bytes, records cut by the snap length and the bytes missing from
+        them, timestamps earlier than the record before (the caller counts them only when ``count_order``).
+        ``read_to_offset``: where the reading stopped, for ``bytes_read``."""
+        if read_to_offset is not None:
+            self._bytes_read = read_to_offset
         c = self.counters
         c["capture_packets"] += packets
-        c["capture_bytes"] += wire
+        c["capture_bytes"] += wire_bytes
         if cut:
             c["capture_snaplen_cut"] += cut
             c["capture_snaplen_bytes"] += cut_bytes
-        if ooo:
-            c["capture_out_of_order_ts"] += ooo
+        if out_of_order:
+            c["capture_out_of_order_ts"] += out_of_order
+
+    def _start_reading(self) -> None:
+        if self._iterated:
+            raise RuntimeError(f"{self.path}: a capture can be iterated only once")
+        self._iterated = True
 
     # ------------------------------------------------------------------ pcap
     def mmap_buffer(self) -> mmap.mmap | None:
@@ -263,21 +333,23 @@ class CaptureReader:
     def pcap_params(self) -> tuple[str, int, int, int, int]:
         """(struct byte order "<" or ">", nanoseconds per timestamp fraction unit, largest plausible captured
         length, link type, offset of the first record) of a classic pcap file."""
-        order, ns_unit, max_caplen, linktype = self._pcap_params()
-        return order, ns_unit, max_caplen, linktype, PCAP_HEADER_BYTES
+        return (*_pcap_header_params(self._head), PCAP_HEADER_BYTES)
 
-    def _pcap_params(self) -> tuple[str, int, int, int]:
-        hdr = self._head
-        order, ns_unit = _PCAP_MAGICS[hdr[:4]]
-        snaplen, network = struct.unpack_from(order + "II", hdr, 16)
-        return order, ns_unit, _max_caplen(snaplen), network & 0xFFFF
-
-    def _iter_pcap_mmap(self, mm: mmap.mmap) -> Iterator[Frame]:
-        order, ns_unit, max_caplen, linktype = self._pcap_params()
-        unpack = struct.Struct(order + "IIII").unpack_from
+    def _mapped(self) -> MappedPcap:
+        mm = self._mm
+        assert mm is not None and self._kind == "pcap"
         size = len(mm)
-        pos = max(self._start, PCAP_HEADER_BYTES)
-        stop = size if self._stop is None else min(self._stop, size)
+        first, stop = _record_range(self._start, self._stop, size)
+        order, ns_unit, max_caplen, linktype = _pcap_header_params(self._head)
+        return MappedPcap(mm, first, stop, size, order, ns_unit, max_caplen, linktype)
+
+    def _iter_pcap_mmap(self, span: MappedPcap) -> Iterator[Frame]:
+        mm = span.buffer
+        unpack = struct.Struct(span.byte_order + "IIII").unpack_from
+        ns_unit, max_caplen, linktype = span.ts_unit_ns, span.max_caplen_bytes, span.linktype
+        size = span.file_bytes
+        pos = span.start_offset
+        stop = span.stop_offset
         count_order = self.count_order
         packets = wire = cut = cut_bytes = ooo = 0
         last_ts = -1
@@ -294,15 +366,15 @@ class CaptureReader:
                     released = upto
                     next_release = upto + RELEASE_BYTES
                 if pos + 16 > size:
-                    self._truncated(packets, pos)
+                    self.report_truncated(packets, pos)
                     break
                 sec, frac, caplen, wirelen = unpack(mm, pos)
                 if caplen > max_caplen:
-                    self._corrupt(packets, pos, f"captured length {caplen}")
+                    self.report_corrupt(packets, pos, f"captured length {caplen}")
                     break
                 end = pos + 16 + caplen
                 if end > size:
-                    self._truncated(packets, pos)
+                    self.report_truncated(packets, pos)
                     break
                 ts = sec * 1_000_000_000 + frac * ns_unit
                 if wirelen > caplen:
@@ -319,10 +391,10 @@ class CaptureReader:
             else:
                 self._bytes_read = pos
         finally:
-            self._flush(packets, wire, cut, cut_bytes, ooo)
+            self.count_read(packets, wire, cut, cut_bytes, ooo)
 
     def _iter_pcap_stream(self) -> Iterator[Frame]:
-        order, ns_unit, max_caplen, linktype = self._pcap_params()
+        order, ns_unit, max_caplen, linktype = _pcap_header_params(self._head)
         unpack = struct.Struct(order + "IIII").unpack_from
         stream = self._stream
         assert stream is not None
@@ -340,18 +412,18 @@ class CaptureReader:
                     buf, base, p, eof = _refill(read, buf, base, p, 16)
                 if len(buf) - p < 16:
                     if len(buf) > p or getattr(stream, "damaged", False):
-                        self._truncated(packets, base + p)
+                        self.report_truncated(packets, base + p)
                     break
                 sec, frac, caplen, wirelen = unpack(buf, p)
                 if caplen > max_caplen:
-                    self._corrupt(packets, base + p, f"captured length {caplen}")
+                    self.report_corrupt(packets, base + p, f"captured length {caplen}")
                     break
                 end = p + 16 + caplen
                 if end > len(buf) and not eof:
                     buf, base, p, eof = _refill(read, buf, base, p, 16 + caplen)
                     end = p + 16 + caplen
                 if end > len(buf):
-                    self._truncated(packets, base + p)
+                    self.report_truncated(packets, base + p)
                     break
                 ts = sec * 1_000_000_000 + frac * ns_unit
                 if wirelen > caplen:
@@ -366,9 +438,9 @@ class CaptureReader:
                 yield (ts, linktype, buf[p + 16 : end], wirelen)
                 p = end
         except (OSError, EOFError, zlib.error):
-            self._truncated(packets, base + p)  # a damaged gzip stream ends the capture here
+            self.report_truncated(packets, base + p)  # a damaged gzip stream ends the capture here
         finally:
-            self._flush(packets, wire, cut, cut_bytes, ooo)
+            self.count_read(packets, wire, cut, cut_bytes, ooo)
 
     # ------------------------------------------------------------------ pcapng
     def _iter_pcapng(self) -> Iterator[Frame]:
@@ -391,7 +463,7 @@ class CaptureReader:
                     buf, base, p, eof = _refill(read, buf, base, p, 12)
                 if len(buf) - p < 12:
                     if len(buf) > p or getattr(stream, "damaged", False):
-                        self._truncated(packets, base + p)
+                        self.report_truncated(packets, base + p)
                     break
                 btype_raw = buf[p : p + 4]
                 if btype_raw == _PCAPNG_MAGIC:  # Section Header Block: its byte order applies from here
@@ -401,20 +473,20 @@ class CaptureReader:
                     elif bom == b"\x1a\x2b\x3c\x4d":
                         order = ">"
                     else:
-                        self._corrupt(packets, base + p, "section header with a bad byte-order magic")
+                        self.report_corrupt(packets, base + p, "section header with a bad byte-order magic")
                         break
                     ifaces = []
                 btype, blen = struct.unpack_from(order + "II", buf, p)
                 if blen < 12 or blen % 4 or blen > MAX_BLOCK_BYTES:
-                    self._corrupt(packets, base + p, f"block length {blen}")
+                    self.report_corrupt(packets, base + p, f"block length {blen}")
                     break
                 if len(buf) - p < blen and not eof:
                     buf, base, p, eof = _refill(read, buf, base, p, blen)
                 if len(buf) - p < blen:
-                    self._truncated(packets, base + p)
+                    self.report_truncated(packets, base + p)
                     break
                 if struct.unpack_from(order + "I", buf, p + blen - 4)[0] != blen:
-                    self._corrupt(packets, base + p, "block lengths disagree")
+                    self.report_corrupt(packets, base + p, "block lengths disagree")
                     break
                 body = p + 8
                 body_end = p + blen - 4
@@ -422,7 +494,7 @@ class CaptureReader:
                 frame: Frame | None = None
                 if btype == BLOCK_EPB or btype == BLOCK_PB:
                     if body_end - body < 20:
-                        self._corrupt(packets, base + p, "packet block too short")
+                        self.report_corrupt(packets, base + p, "packet block too short")
                         break
                     if btype == BLOCK_EPB:
                         if_id, ts_hi, ts_lo, caplen, wirelen = struct.unpack_from(order + "IIIII", buf, body)
@@ -431,17 +503,17 @@ class CaptureReader:
                             order + "HHIIII", buf, body
                         )
                     if if_id >= len(ifaces):
-                        self._corrupt(packets, base + p, f"packet for undeclared interface {if_id}")
+                        self.report_corrupt(packets, base + p, f"packet for undeclared interface {if_id}")
                         break
                     linktype, num, den, offset_ns, max_caplen = ifaces[if_id]
                     if caplen > max_caplen or body + 20 + caplen > body_end:
-                        self._corrupt(packets, base + p, f"captured length {caplen}")
+                        self.report_corrupt(packets, base + p, f"captured length {caplen}")
                         break
                     ts = ((ts_hi << 32) | ts_lo) * num // den + offset_ns
                     frame = (ts, linktype, buf[body + 20 : body + 20 + caplen], wirelen)
                 elif btype == BLOCK_SPB:
                     if not ifaces or body_end - body < 4:
-                        self._corrupt(packets, base + p, "simple packet block without interface")
+                        self.report_corrupt(packets, base + p, "simple packet block without interface")
                         break
                     wirelen = struct.unpack_from(order + "I", buf, body)[0]
                     linktype, _, _, _, max_caplen = ifaces[0]
@@ -450,7 +522,7 @@ class CaptureReader:
                     frame = (max(last_ts, 0), linktype, buf[body + 4 : body + 4 + caplen], wirelen)
                 elif btype == BLOCK_IDB:
                     if body_end - body < 8:
-                        self._corrupt(packets, base + p, "interface description too short")
+                        self.report_corrupt(packets, base + p, "interface description too short")
                         break
                     ifaces.append(_parse_idb(buf, body, body_end, order))
                 elif btype != PCAPNG_SHB:
@@ -470,9 +542,9 @@ class CaptureReader:
                 last_ts = ts
                 yield frame
         except (OSError, EOFError, zlib.error):
-            self._truncated(packets, base + p)
+            self.report_truncated(packets, base + p)
         finally:
-            self._flush(packets, wire, cut, cut_bytes, ooo)
+            self.count_read(packets, wire, cut, cut_bytes, ooo)
 
 
 def _parse_idb(buf: bytes, body: int, body_end: int, order: str) -> tuple[int, int, int, int, int]:
@@ -573,6 +645,28 @@ class _GunzipStream:
                 self._parts.append(out)
                 self._have += len(out)
             chunk = self._d.unused_data if self._d.eof else b""
+
+    def drain_to(self, write: Callable[[bytes], object], chunk_bytes: int = 1 << 20) -> int:
+        """Everything left, decompressed, to ``write`` as it comes (by the same rules as ``read``; ``damaged``
+        tells whether it ended early); returns the bytes written. For copying a whole capture (the lane's
+        spool, netrum.capture.spool) without ``read``'s joins."""
+        total = 0
+        while True:
+            for part in self._parts:
+                write(part)
+                total += len(part)
+            self._parts = []
+            self._have = 0
+            if self._done:
+                return total
+            chunk = self._pending or self._raw.read(chunk_bytes)
+            self._pending = b""
+            if not chunk:
+                self._done = True
+                if not self._d.eof:
+                    self.damaged = True
+                continue
+            self._feed(chunk)
 
     def close(self) -> None:
         self._done = True

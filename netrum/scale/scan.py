@@ -7,11 +7,14 @@ whole single-process work per frame (about 15 us on a 2-core EPYC). Here the loo
 the mmap'd file itself, peeks at the Ethernet/IPv4/TCP headers in place and only slices the frames this
 worker owns (or must decode to place): a foreign frame costs about 1.5 us.
 
-It keeps the capture reader's rules exactly: the same record checks, the same damage reports (through
-the reader's own helpers) and the same capture counters, so health.csv is the same as through the
-reader. Plain pcap files read through mmap take this path: one alone, or several one after another
-(rotated captures) as long as none goes back in time (``Overlap``, see ``run_partition``). pcapng, gzip,
-standard input and overlapping files go through ``read_merged`` and ``Analyzer.feed``.
+It keeps the capture reader's rules exactly, through the reader's public record API: the records come
+from ``CaptureReader.claim_records`` (the mapped file, the byte range to walk, byte order, timestamp unit,
+largest plausible captured length, link type: a ``MappedPcap``, whose docstring states the record checks),
+damage goes back through ``report_truncated``/``report_corrupt`` and the tallies through ``count_read``, so
+health.csv is the same as through the reader. Plain pcap files read through mmap take this path
+(``can_claim_records``): one alone, or several one after another (rotated captures) as long as none goes
+back in time (``Overlap``, see ``run_partition``). pcapng, gzip, standard input and overlapping files go
+through ``read_merged`` and ``Analyzer.feed``.
 """
 from __future__ import annotations
 
@@ -33,30 +36,29 @@ class Overlap(Exception):
 
 def can_scan(readers: list[CaptureReader]) -> bool:
     """True when ``scan_pcap`` can read the input: one plain pcap file mapped in memory, not started."""
-    return len(readers) == 1 and readers[0].format == "pcap" and readers[0]._mm is not None \
-        and not readers[0]._iterated
+    return len(readers) == 1 and readers[0].can_claim_records()
 
 
 def scan_pcap(reader: CaptureReader, analyzer: Analyzer, floor_ts_ns: int | None = None) -> None:
     """Feed one plain mmap'd pcap to a partitioned analyzer (see the module docstring). Damage ends the
     reading as with the reader (counted, described in ``reader.problems``). With ``floor_ts_ns`` (the
     latest packet time of the files read before this one), a packet earlier than it raises ``Overlap``."""
-    mm = reader._mm
-    assert mm is not None and analyzer.partition is not None
-    reader._iterated = True
+    assert analyzer.partition is not None
+    span = reader.claim_records()
+    mm = span.buffer
     k = analyzer.partition[0]
     assigner = analyzer.assigner
     cur = assigner.cur
     load = assigner.load
-    order, ns_unit, max_caplen, linktype = reader._pcap_params()
-    rec = struct.Struct(order + "IIII").unpack_from
+    ns_unit, max_caplen, linktype = span.ts_unit_ns, span.max_caplen_bytes, span.linktype
+    rec = struct.Struct(span.byte_order + "IIII").unpack_from
     peek = _PEEK_ETH_IPV4_TCP
     own = analyzer.own_frame
     filtered = analyzer.server_ports is not None or analyzer.server_addrs is not None
     eth = linktype == 1 and not filtered  # the in-place peek; otherwise slice and use peek_endpoints
-    size = len(mm)
-    pos = max(reader._start, 24)
-    stop = size if reader._stop is None else min(reader._stop, size)
+    size = span.file_bytes
+    pos = span.start_offset
+    stop = span.stop_offset
     count_order = reader.count_order
     packets = wire = cut = cut_bytes = ooo = 0
     last_ts = -1
@@ -90,15 +92,15 @@ def scan_pcap(reader: CaptureReader, analyzer: Analyzer, floor_ts_ns: int | None
                 released = upto
                 next_release = upto + RELEASE_BYTES
             if pos + 16 > size:
-                reader._truncated(packets, pos)
+                reader.report_truncated(packets, pos)
                 break
             sec, frac, caplen, wirelen = rec(mm, pos)
             if caplen > max_caplen:
-                reader._corrupt(packets, pos, f"captured length {caplen}")
+                reader.report_corrupt(packets, pos, f"captured length {caplen}")
                 break
             end = pos + 16 + caplen
             if end > size:
-                reader._truncated(packets, pos)
+                reader.report_truncated(packets, pos)
                 break
             ts = sec * 1_000_000_000 + frac * ns_unit
             if ts < floor:
@@ -191,8 +193,7 @@ def scan_pcap(reader: CaptureReader, analyzer: Analyzer, floor_ts_ns: int | None
     finally:
         analyzer._clock = clock
         analyzer._synced = synced
-        reader._bytes_read = min(pos, size)
-        reader._flush(packets, wire, cut, cut_bytes, ooo)
+        reader.count_read(packets, wire, cut, cut_bytes, ooo, read_to_offset=min(pos, size))
         analyzer.frames = i
         analyzer.first_ts_ns = first
         analyzer.last_ts_ns = last if last >= 0 else None

@@ -12,7 +12,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from netrum.capture.pcapfile import CaptureReader, open_capture, read_merged
+from netrum.capture.pcapfile import CaptureReader, MappedPcap, open_capture, read_merged
 from netrum.counters import COUNTER_DOCS, Counters
 from netrum.errors import CaptureError
 
@@ -310,6 +310,133 @@ def test_byte_ranges_only_for_plain_pcap(tmp_path: Path) -> None:
     path = write(tmp_path, "r.pcapng", pcapng_bytes()[0])
     with pytest.raises(CaptureError, match="plain pcap"):
         open_capture(path, Counters(), start=100)
+
+
+def walk_records(r: CaptureReader) -> list[tuple[int, int, bytes, int]]:
+    """A record loop of its own over the public record API, as netrum.scale.scan's: the rules stated in
+    MappedPcap's docstring, damage and tallies reported back to the reader."""
+    span = r.claim_records()
+    rec = struct.Struct(span.byte_order + "IIII").unpack_from
+    mm = span.buffer
+    pos = span.start_offset
+    frames = []
+    packets = wire = cut = cut_bytes = ooo = 0
+    last_ts = -1
+    try:
+        while pos < span.stop_offset:
+            if pos + 16 > span.file_bytes:
+                r.report_truncated(packets, pos)
+                break
+            sec, frac, caplen, wirelen = rec(mm, pos)
+            if caplen > span.max_caplen_bytes:
+                r.report_corrupt(packets, pos, f"captured length {caplen}")
+                break
+            end = pos + 16 + caplen
+            if end > span.file_bytes:
+                r.report_truncated(packets, pos)
+                break
+            ts = sec * 1_000_000_000 + frac * span.ts_unit_ns
+            if wirelen > caplen:
+                cut += 1
+                cut_bytes += wirelen - caplen
+            wire += wirelen
+            packets += 1
+            if ts < last_ts and r.count_order:
+                ooo += 1
+            last_ts = ts
+            frames.append((ts, span.linktype, mm[pos + 16:end], wirelen))
+            pos = end
+    finally:
+        r.count_read(packets, wire, cut, cut_bytes, ooo, read_to_offset=min(pos, span.file_bytes))
+    return frames
+
+
+Read = tuple[list[tuple[int, int, bytes, int]], dict[str, int], list[str], int]
+
+
+def read_both_ways(path: str, **kw: int) -> tuple[Read, Read]:
+    """(frames, counters, problems, bytes_read) through iteration and through ``walk_records``. (Damage
+    before the first record leaves the iterating reader's bytes_read, a progress figure, at 0; the walk
+    reports where it stopped: only then do they differ.)"""
+    out: list[Read] = []
+    for read in (list, walk_records):
+        c = Counters()
+        with open_capture(path, c, **kw) as r:
+            frames = read(r)
+        out.append((frames, dict(c), r.problems, r.bytes_read if frames or not r.problems else 0))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize(("order", "nano"), [("<", False), (">", True)])
+def test_claim_records_describes_the_file(tmp_path: Path, order: str, nano: bool) -> None:
+    raw = pcap_bytes(order=order, nano=nano, linktype=101 | 0x10000000, snaplen=40_000)
+    path = write(tmp_path, "m.pcap", raw)
+    with open_capture(path, Counters()) as r:
+        assert r.can_claim_records()
+        span = r.claim_records()
+        assert span == MappedPcap(span.buffer, 24, len(raw), len(raw), order, 1 if nano else 1000, 80_000, 101)
+        assert span.buffer[:] == raw
+        assert not r.can_claim_records()
+        with pytest.raises(RuntimeError, match="only once"):
+            r.claim_records()
+        with pytest.raises(RuntimeError, match="only once"):
+            list(r)
+    assert not r.can_claim_records()  # closed
+    with open_capture(path, Counters(), start=24 + 16 + 60, stop=10**9) as r:
+        span = r.claim_records()
+        assert (span.start_offset, span.stop_offset) == (24 + 16 + 60, len(raw))  # the range, cut to the file
+
+
+def test_claim_records_only_for_mapped_plain_pcap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcapng (mapped too, for the compiled lane), gzip and pipes are iterated: claiming them fails and
+    leaves the reader to be iterated."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(pcap_bytes())))
+    ng, ng_expect = pcapng_bytes()
+    for path, expect in [(write(tmp_path, "n.pcapng", ng), ng_expect),
+                         (write(tmp_path, "g.pcap.gz", gzip.compress(pcap_bytes())), EXPECTED), ("-", EXPECTED)]:
+        with open_capture(path, Counters()) as r:
+            assert not r.can_claim_records()
+            with pytest.raises(RuntimeError, match="only an open, plain pcap file"):
+                r.claim_records()
+            assert list(r) == expect
+    with open_capture(write(tmp_path, "ok.pcap", pcap_bytes()), Counters()) as r:
+        list(r)
+        assert not r.can_claim_records()  # iterated already
+
+
+def test_claimed_records_read_as_the_reader_does(tmp_path: Path) -> None:
+    """The rules in MappedPcap, applied by a caller of its own, give the reader's frames, counters, damage
+    reports and bytes_read: over byte ranges, out-of-order and snap-length-cut records, a file cut at every
+    point and a corrupt record."""
+    pkts = [(i * 1000 if i % 7 else 500, bytes([i]) * (i + 1), i + 1 + i % 3) for i in range(50)]
+    raw = pcap_bytes(pkts)
+    path = write(tmp_path, "r.pcap", raw)
+    offsets = [24]
+    for _, data, _ in pkts:
+        offsets.append(offsets[-1] + 16 + len(data))
+    whole, walked = read_both_ways(path)
+    assert walked == whole and whole[1]["capture_out_of_order_ts"] > 0 and whole[1]["capture_snaplen_cut"] > 0
+    got = []
+    for start, stop in [(0, offsets[10] + 1), (offsets[11], offsets[25] - 1), (offsets[25], offsets[40]),
+                        (offsets[40], len(raw) + 100)]:
+        iterated, walked = read_both_ways(path, start=start, stop=stop)
+        assert walked == iterated
+        got.extend(walked[0])
+    assert got == whole[0]
+    for cut in range(24, len(raw) + 1, 7):
+        cut_path = write(tmp_path, "t.pcap", raw[:cut])
+        iterated, walked = read_both_ways(cut_path)
+        assert walked == iterated
+        assert (iterated[1].get("capture_truncated_file", 0) == 0) == (cut in offsets)
+        if cut > offsets[30]:  # a byte range running into the cut
+            iterated, walked = read_both_ways(cut_path, start=offsets[30], stop=cut + 1)
+            assert walked == iterated
+    damaged = raw[:offsets[20] + 8] + struct.pack("<I", 10_000_000) + raw[offsets[20] + 12:]
+    iterated, walked = read_both_ways(write(tmp_path, "c.pcap", damaged))
+    assert walked == iterated
+    assert iterated[1]["capture_corrupt_record"] == 1 and iterated[1]["capture_packets"] == 20
+    problem = f"{tmp_path}/c.pcap: impossible record (captured length 10000000) after 20 packets (byte {offsets[20]})"
+    assert iterated[2] == [problem + "; rest of file skipped"]
 
 
 @pytest.mark.parametrize(

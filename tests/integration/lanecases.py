@@ -447,6 +447,20 @@ def _consumers(out: list[Packet]) -> None:
     d.fin(t)
 
 
+def _heads_cut_at_end(out: list[Packet]) -> None:
+    """Connections the end of the capture cuts inside a head: an HTTP/0.9 request line answered by a raw
+    body (a message to the reference), and an HTTP/1.1 head without its empty line (counted truncated)."""
+    t = control(out, T0)
+    a = Conn(out, "10.0.0.41", 41100)
+    t = a.handshake(t + MS)
+    t = a.send_c(t + MS, b"GET /old.html\r\n")
+    t = a.send_s(t + MS, b"<html>an HTTP/0.9 answer</html>")
+    b = Conn(out, "10.0.0.42", 41101)
+    t = b.handshake(t + MS)
+    t = b.exchange(t, req(target="/first"), resp(body=b"ok"))
+    b.send_c(t + MS, b"GET /second HTTP/1.1\r\nHost: example.test\r\n")
+
+
 def _port_reuse(out: list[Packet]) -> None:
     for gap_s, port in ((1, 40001), (10, 40002)):  # a new SYN 1 s (within linger) and 10 s after the close
         t = T0 + MS
@@ -1227,6 +1241,7 @@ SYNTHETIC: dict[str, Case] = {
     "mirror-copies": Case(_mirror_copies, python_min=1),
     "csv-hostile": Case(_csv_hostile, lane_min=2),
     "consumers": Case(_consumers, lane_min=3),
+    "heads-cut-at-end": Case(_heads_cut_at_end, python_min=2),
 }
 
 

@@ -159,3 +159,39 @@ def test_run_partition_parts_inline_and_on_disk_hold_the_same_rows(mixed_pcap: P
     assert not any(name.startswith("capture_") for name in on_disk.counters), "capture counters: partition 0"
     zero = run_partition(PartitionTask((str(mixed_pcap),), 0, 2, SHORT_IDLE, part_dir=str(tmp_path)))
     assert zero.counters["capture_packets"] == zero.frames == on_disk.frames
+
+
+def test_scan_reads_through_the_readers_record_api(mixed_pcap: Path, tmp_path: Path) -> None:
+    """scan_pcap claims the reader's records (a second read of the reader raises) and reads and counts what
+    feeding the iterated reader does: over a byte range, a file cut mid-record and a corrupt record."""
+    from netrum.scale.scan import can_scan, scan_pcap
+
+    data = mixed_pcap.read_bytes()
+    offsets = [24]
+    while offsets[-1] + 16 <= len(data):
+        offsets.append(offsets[-1] + 16 + int.from_bytes(data[offsets[-1] + 8:offsets[-1] + 12], "little"))
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:offsets[600] + 30])
+    corrupt = tmp_path / "corrupt.pcap"
+    corrupt.write_bytes(data[:offsets[900] + 8] + (10**7).to_bytes(4, "little") + data[offsets[900] + 12:])
+    for path, start, stop in [(mixed_pcap, offsets[100], offsets[700] + 1), (cut, 0, None), (corrupt, 0, None)]:
+        for k in (0, 1):
+            runs = []
+            for how in ("feed", "scan"):
+                out: list[Transaction] = []
+                counters = Counters()
+                a = Analyzer(out.append, SHORT_IDLE, counters=counters, partition=(k, 2))
+                with open_capture(str(path), counters, start, stop) as r:
+                    if how == "feed":
+                        a.feed(r)
+                    else:
+                        assert can_scan([r])
+                        scan_pcap(r, a)
+                        assert not can_scan([r])
+                        with pytest.raises(RuntimeError, match="only once"):
+                            list(r)
+                    problems = r.problems
+                a.finish()
+                runs.append((out, dict(counters), problems, a.frames, a.first_ts_ns, a.last_ts_ns))
+            assert runs[0] == runs[1], (path.name, k)
+            assert runs[0][0] and (path is mixed_pcap) == (not runs[0][2])
