@@ -132,7 +132,7 @@ def analyze_files(
         from netrum.scale.runner import analyze_partitioned
         from netrum.scale.stream import analyze_streamed, lane_applies
 
-        if not scheduler and lane_applies(paths, options):
+        if not scheduler and lane_applies(paths, options, workers):
             return analyze_streamed(paths, out_dir, options, workers, progress)
         return analyze_partitioned(paths, out_dir, options, workers, scheduler, progress)
     counters = Counters()
@@ -167,7 +167,7 @@ def analyze_files(
             lane_stats["spool"] = spool.reason or f"{len(spool.own)} gzip input(s) decompressed for the lane"
             if progress is not None and spool.own:
                 lane_progress = _scaled_progress(progress, readers, lane_readers)
-        if takes(lane_readers, options.engine, options.server_ports, options.server_addrs, options.consumer):
+        if takes(lane_readers, options.engine):
             analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
                                 partition=(0, 1), consumer=options.consumer)
             outcome = run_lane(lane_readers, analyzer, options.limits, lane_progress, report_to=readers)

@@ -73,8 +73,7 @@ class LaneOutcome:
     error: str = ""
 
 
-def takes(readers: list[CaptureReader], engine: str, server_ports: frozenset[int] | None,
-          server_addrs: frozenset[bytes] | None, consumer: object | None) -> bool:
+def takes(readers: list[CaptureReader], engine: str) -> bool:
     """The lane may take a run over these readers (it may still stand aside once it has looked at the
     files): the engine is "auto", the extension is built and not disabled, every input is a pcap or pcapng
     file mapped whole. (--port/--server filters are honoured in one analysing process, consumer options

@@ -169,7 +169,7 @@ def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory, as_tu
     lane_stats: dict[str, object] | None = None
     from netrum.lane import run_lane, takes
 
-    if takes(readers, task.engine, task.server_ports, task.server_addrs, task.consumer):
+    if takes(readers, task.engine):
         outcome = run_lane(readers, analyzer, task.limits, as_tuples=as_tuples, batch_sink=batch_sink)
         if outcome.used:
             lane_stats = outcome.stats

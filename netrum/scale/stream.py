@@ -105,19 +105,21 @@ def _stream(conn: Connection, keyed: bool, build: Callable[[list[tuple[object, .
         figures.append({"fatal": "an analysing process ended without its results"})
 
 
-def lane_applies(paths: Sequence[str], options: AnalyzeOptions) -> bool:
+def lane_applies(paths: Sequence[str], options: AnalyzeOptions, workers: int) -> bool:
     """The compiled lane would take this run (netrum.lane.takes, on readers opened just to look): then one
     process writing while the others analyse pays (``analyze_streamed``); without the lane the analysis
-    dominates and N partitions merged at the end do better (netrum.scale.runner)."""
+    dominates and N partitions merged at the end do better (netrum.scale.runner). --port/--server with
+    several analysing processes (``workers`` > 2) is the lane's to refuse (netrum.lane.run_lane)."""
     from netrum.lane import takes
 
-    if "-" in paths:
+    filtered = options.server_ports is not None or options.server_addrs is not None
+    if "-" in paths or (filtered and workers > 2):
         return False
     readers: list[CaptureReader] = []
     try:
         for p in paths:
             readers.append(open_capture(p, Counters()))
-        return takes(readers, options.engine, options.server_ports, options.server_addrs, options.consumer)
+        return takes(readers, options.engine)
     except CaptureError:
         return False
     finally:
