@@ -86,6 +86,34 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def _spool_for_workers(paths: Sequence[str], options: AnalyzeOptions) -> Spool | None:
+    """gzip inputs decompressed for the lane before the workers start (netrum.capture.spool), so that
+    ``--workers`` on compressed captures gets the lane as one process does; None when nothing is spooled
+    (no gzip input, the lane off, standard input, damaged gzip data, no room)."""
+    from netrum.lane import available
+
+    if options.engine != "auto" or not available() or "-" in paths:
+        return None
+    readers: list[CaptureReader] = []
+    try:
+        for p in paths:
+            readers.append(open_capture(p, Counters()))
+        if not any(r.format.endswith("+gzip") for r in readers):
+            return None
+        from netrum.capture.spool import spool_inputs
+
+        spool = spool_inputs(readers)
+        if spool.reason:
+            spool.close()
+            return None
+        return spool
+    except CaptureError:
+        return None
+    finally:
+        for r in readers:
+            r.close()
+
+
 def _scaled_progress(progress: Callable[[int], None], inputs: list[CaptureReader],
                      mapped: list[CaptureReader]) -> Callable[[int], None]:
     """The lane's progress (bytes of the files it maps: decompressed spools) in bytes of the inputs (what the
@@ -132,8 +160,15 @@ def analyze_files(
         from netrum.scale.runner import analyze_partitioned
         from netrum.scale.stream import analyze_streamed, lane_applies
 
-        if not scheduler and lane_applies(paths, options, workers):
-            return analyze_streamed(paths, out_dir, options, workers, progress)
+        if not scheduler:
+            spooled = _spool_for_workers(paths, options)
+            try:
+                read_paths = paths if spooled is None else [r.path for r in spooled.readers]
+                if lane_applies(read_paths, options, workers):
+                    return analyze_streamed(paths, out_dir, options, workers, progress, read_paths)
+            finally:
+                if spooled is not None:
+                    spooled.close()
         return analyze_partitioned(paths, out_dir, options, workers, scheduler, progress)
     counters = Counters()
     readers: list[CaptureReader] = []

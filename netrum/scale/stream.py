@@ -128,10 +128,15 @@ def lane_applies(paths: Sequence[str], options: AnalyzeOptions, workers: int) ->
 
 
 def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOptions, workers: int,
-                     progress: Callable[[int], None] | None = None) -> RunResult:
-    """``analyze_files`` with ``workers`` - 1 analysing processes and this one writing (module docstring)."""
+                     progress: Callable[[int], None] | None = None,
+                     read_paths: Sequence[str] | None = None) -> RunResult:
+    """``analyze_files`` with ``workers`` - 1 analysing processes and this one writing (module docstring).
+    ``read_paths``: where the inputs are read from when not ``paths`` (decompressed spools of gzip inputs,
+    netrum.capture.spool); problems name the inputs as given."""
     from netrum.lane import build_transactions
 
+    read_paths = list(paths if read_paths is None else read_paths)
+    renamed = {r: p for r, p in zip(read_paths, paths) if r != p}
     for p in paths:  # fail before writing anything, as the single process does
         if p == "-":
             raise UsageError("standard input cannot be read by several workers; give a file")
@@ -142,7 +147,7 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     children = []
     conns: list[Connection] = []
     for k in range(n):
-        task = PartitionTask(tuple(paths), k, n, options.limits, options.server_ports, options.server_addrs, None,
+        task = PartitionTask(tuple(read_paths), k, n, options.limits, options.server_ports, options.server_addrs, None,
                              options.consumer, options.privacy, options.engine)
         recv, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_child, args=(task, send), daemon=True)
@@ -189,7 +194,10 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
             continue
         counters.merge(f["counters"])  # type: ignore[arg-type]
         linktypes.update(f["linktypes"])  # type: ignore[arg-type]
-        problems.extend(f["problems"])  # type: ignore[arg-type]
+        for msg in f["problems"]:  # type: ignore[attr-defined]
+            for r, p in renamed.items():
+                msg = msg.replace(r, p)
+            problems.append(msg)
         if f["error"]:
             problems.append(str(f["error"]))
         interrupted = interrupted or bool(f["interrupted"])

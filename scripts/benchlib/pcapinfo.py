@@ -219,8 +219,8 @@ def capture_facts(path: Path) -> CaptureFacts:
             pass
     with path.open("rb") as fh:
         head = fh.read(4)
-    if len(head) == 4 and struct.unpack("<I", head)[0] == _PCAPNG_SHB:
-        facts = _capinfos(path)
+    if (len(head) == 4 and struct.unpack("<I", head)[0] == _PCAPNG_SHB) or head[:2] == b"\x1f\x8b":
+        facts = _capinfos(path)  # pcapng, and gzip (capinfos reads through it)
     else:
         facts = _quickpass(path)
     try:

@@ -781,6 +781,18 @@ def test_gzip_inputs_are_spooled_for_the_lane(tmp_path: Path) -> None:
     assert not [d for d in set(os.listdir(tempfile.gettempdir())) - before if d.startswith("netrum-spool-")]
 
 
+def test_gzip_inputs_with_workers_are_spooled_too(tmp_path: Path) -> None:
+    """--workers 2 on gzip'd captures (one of them cut inside a record): spooled once in the parent, then the
+    lane's streamed workers; the single run's files, the problems naming the inputs as given."""
+    rot = _split(COMMITTED_PCAP, tmp_path / "rot", 2)
+    paths = [str(_gz(rot[0])), str(_gz(_cut(rot[1], rot[1])))]
+    a, b = tmp_path / "py", tmp_path / "w2"
+    ref = analyze_files(paths, a, AnalyzeOptions(engine="python"))
+    got = analyze_files(paths, b, AnalyzeOptions(), workers=2)
+    assert got.engine == "lane" and got.problems and got.problems == ref.problems, (got.engine, got.problems)
+    assert_same_outputs(Pair(ref, got, a, b))
+
+
 def test_damaged_gzip_is_left_to_python(tmp_path: Path) -> None:
     """A gzip file cut short: no spool; the pure-Python run reads what there is and reports the damage under
     the file's own name."""
