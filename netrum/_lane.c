@@ -603,6 +603,7 @@ typedef struct {
     int chunked;
 } Head;
 
+/* p..p+n equals the lowercase ``name`` (m bytes), ASCII case folded (field names, RFC 9110 section 5.1). */
 static int lower_eq_n(const uint8_t *p, size_t n, const char *name, size_t m) {
     if (n != m) return 0;
     for (size_t i = 0; i < n; i++) {
@@ -613,16 +614,7 @@ static int lower_eq_n(const uint8_t *p, size_t n, const char *name, size_t m) {
     return 1;
 }
 
-static int lower_eq(const uint8_t *p, size_t n, const char *name) {
-    size_t m = strlen(name);
-    if (n != m) return 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c >= 'A' && c <= 'Z') c = (uint8_t)(c + 32);
-        if (c != (uint8_t)name[i]) return 0;
-    }
-    return 1;
-}
+static int lower_eq(const uint8_t *p, size_t n, const char *name) { return lower_eq_n(p, n, name, strlen(name)); }
 
 static inline int is_ws(uint8_t c) { return c == ' ' || c == '\t'; }
 

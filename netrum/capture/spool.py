@@ -86,7 +86,7 @@ def spool_inputs(readers: list[CaptureReader]) -> Spool:
         return Spool(list(readers), f"no temporary directory for the spool ({e.strerror or e})")
     spool = Spool([], directory=directory)
     try:
-        for i, r in enumerate(readers):  # (Ctrl-C: the caller's close() deletes what was written)
+        for i, r in enumerate(readers):
             if not r.format.endswith("+gzip"):
                 spool.readers.append(r)
                 continue
@@ -101,4 +101,7 @@ def spool_inputs(readers: list[CaptureReader]) -> Spool:
     except Exception as e:  # noqa: BLE001 - any failure: the pure-Python run reads the original files
         spool.close()
         return Spool(list(readers), f"spool failed: {type(e).__name__}: {e}")
+    except BaseException:  # Ctrl-C: nothing left behind in $TMPDIR
+        spool.close()
+        raise
     return spool
