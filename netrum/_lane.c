@@ -1732,6 +1732,20 @@ static int finish_tuples(Lane *L) {
     return 0;
 }
 
+/* Ctrl-C in pass 2: the clean connections open at that frame are ended as at the end of the capture
+ * (end_flow), those whose state only the reference can end (a handshake or a head in progress, one side
+ * closed) dropped: the output is marked interrupted (partial) either way. */
+static int end_interrupted(Lane *L) {
+    for (size_t i = 0; i < L->tab.cap; i++) {
+        Tuple *t = L->tab.slots[i];
+        if (!t || t->tainted || !t->flow || t->owner != L->part_k) continue;
+        Flow *f = t->flow;
+        if (f->state != S_EST || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen) continue;
+        if (end_flow(L, f) < 0) return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ Python API */
 static void lane_clear_tables(Lane *L) {
     if (L->tab.slots) {
@@ -2078,10 +2092,13 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
         if (!L->pending) return NULL;
     }
     if (walk(L) < 0) {
-        /* keep what was found (Ctrl-C, a failing sink): hand over the pending batch, then report */
+        /* keep what was found (Ctrl-C, a failing sink): hand over the pending batch; on Ctrl-C, end the clean
+         * connections still open where the reading stopped, as Analyzer.finish ends the reference's (their
+         * exchanges join the end batch: the run is marked interrupted); then report */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
         if (flush_pending(L) < 0) PyErr_Clear();
+        if (et && PyErr_GivenExceptionMatches(et, PyExc_KeyboardInterrupt) && end_interrupted(L) < 0) PyErr_Clear();
         PyErr_Restore(et, ev, tb);
         return NULL;
     }

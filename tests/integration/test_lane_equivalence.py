@@ -21,6 +21,7 @@ that is a failure instead.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import socket
@@ -41,10 +42,13 @@ from .lanecases import (
     SECOND,
     SYNTHETIC,
     T0,
+    US,
+    Conn,
     NgInterface,
     Packet,
     Pair,
     assert_same_outputs,
+    blob,
     build_synthetic,
     control,
     damaged,
@@ -55,6 +59,8 @@ from .lanecases import (
     ng_packet,
     ng_section,
     pcap_head,
+    req,
+    resp,
     run_both,
     synthetic_packets,
     write_pcap,
@@ -130,6 +136,39 @@ def test_corpus_capture(pcap: Path, tmp_path: Path) -> None:
     # pcap and pcapng files engage the lane, except for the stand-asides listed above.
     pair = run_both(pcap, tmp_path)
     check(pair, "lane", CORPUS_MAY_STAND_ASIDE.get(pcap.name, ""))
+
+
+def test_ctrl_c_in_the_second_pass_keeps_the_open_exchanges(tmp_path: Path) -> None:
+    """Ctrl-C while the lane analyses (raised from the progress callback, as the CLI's bar would see it):
+    the run is marked interrupted and the exchanges of the connections still open in C are written, ended
+    where the reading stopped (no_response, truncated_response), as Analyzer.finish ends the reference's.
+    The capture: 16 clean keep-alive connections side by side (30,000 frames), none of which ends with an
+    unanswered request unless cut."""
+    packets: list[Packet] = []
+    for k in range(16):
+        c = Conn(packets, f"10.0.1.{k + 1}", 42000 + k)
+        t = c.handshake(T0 + k * 37 * US)
+        for i in range(360):
+            t = c.exchange(t + 300 * US, req(target=f"/c{k}/{i}"), resp(body=blob(200 + i % 50, i)))
+        c.fin(t)
+    packets.sort(key=lambda p: p[0])
+    path = write_pcap(tmp_path / "busy.pcap", packets)
+    size = path.stat().st_size
+    seen = [0, 0]
+
+    def progress(n: int) -> None:
+        seen[0] += n
+        if seen[0] > size * 0.75 and not seen[1]:  # in the second pass (each pass: half of the file)
+            seen[1] = 1
+            raise KeyboardInterrupt  # once, as one Ctrl-C
+
+    out = tmp_path / "out"
+    got = analyze_files([str(path)], out, AnalyzeOptions(), progress)
+    assert got.engine == "lane" and got.interrupted, got.lane_stats
+    with (out / "transactions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    ended = [r for r in rows if "no_response" in r["notes"] or "truncated_response" in r["notes"]]
+    assert 0 < len(rows) < 16 * 360 and ended, f"{len(rows)} rows, {len(ended)} ended by the interruption"
 
 
 def test_nginx_session_capture(gt_capture: Capture, tmp_path: Path) -> None:
