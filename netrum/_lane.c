@@ -1176,6 +1176,39 @@ static int fast_decode(int linktype, const uint8_t *data, size_t n, Seg *s) {
     } else if (linktype == 101 || linktype == 12 || linktype == 14) {
         version = n ? data[0] >> 4 : 0;
         off = 0;
+    } else if (linktype == 104) {
+        /* decode.frames.Decoder.link_chdlc: address(1) control(1), then an ethertype */
+        version = ether_ip(data, n, 2, &off, &n);
+    } else if (linktype == 9 || linktype == 50) {
+        /* decode.frames.Decoder.link_ppp: RFC 1662's FF 03 when there, the protocol (RFC 1661 6.5) */
+        size_t p = n >= 2 && data[0] == 0xFF && data[1] == 0x03 ? 2 : 0;
+        unsigned proto;
+        if (n < p + 1) return 0;
+        if (data[p] & 1) { proto = data[p]; p += 1; }
+        else { if (n < p + 2) return 0; proto = rd16(data + p); p += 2; }
+        version = proto == 0x0021 ? 4 : proto == 0x0057 ? 6 : 0;
+        off = p;
+    } else if (linktype == 239) {
+        /* decode.frames.Decoder.link_nflog: a 4-byte header, then TLVs (length, type: host byte order, a
+         * big-endian writer told by an impossible first length), 4-byte aligned; NFULA_PAYLOAD (9) holds the
+         * IP packet, bounded by its TLV */
+        if (n < 4) return 0;
+        size_t p = 4;
+        int be = n - p >= 4 && !(data[p] + (data[p + 1] << 8) >= 4 && (size_t)(data[p] + (data[p + 1] << 8)) <= n - p);
+        for (;;) {
+            if (p > n || n - p < 4) return 0;
+            size_t tlen = be ? rd16(data + p) : (size_t)(data[p] | (data[p + 1] << 8));
+            unsigned ttype = (be ? rd16(data + p + 2) : (unsigned)(data[p + 2] | (data[p + 3] << 8))) & 0x7FFF;
+            if (tlen < 4) return 0;
+            if (ttype == 9) {
+                if (p + tlen < n) n = p + tlen;
+                off = p + 4;
+                if (n < off + 1) return 0;
+                version = data[off] >> 4;
+                break;
+            }
+            p += (tlen + 3) & ~(size_t)3;
+        }
     } else if (linktype == 228) {
         version = n && (data[0] >> 4) == 4 ? 4 : 0;
     } else if (linktype == 229) {

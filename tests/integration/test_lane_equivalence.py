@@ -122,11 +122,9 @@ def test_committed_capture(pcap: Path, tmp_path: Path) -> None:
 
 
 # Corpus captures on which the lane stands aside: most of their frames are ones the C decoder leaves to
-# Python (Teredo, link types 239 and 104). Every other corpus capture must engage it.
+# Python (Teredo). Every other corpus capture must engage it.
 CORPUS_MAY_STAND_ASIDE = {
     "Teredo.pcap": ASIDE_NONFAST,  # IPv6 in Teredo (UDP)
-    "nflog-http.pcap": ASIDE_NONFAST,  # link type 239 (NFLOG)
-    "sv-decode-chdlc-01.pcap": ASIDE_NONFAST,  # link type 104 (Cisco HDLC)
 }
 
 
@@ -702,8 +700,28 @@ def _ip_options(et: bytes, ip: bytes) -> bytes:
     return b"\x02" * 6 + b"\x04" * 6 + et + bytes(hdr) + exts + ip[40:]
 
 
+def _ppp_proto(et: bytes, compressed: bool = False) -> bytes:
+    v4 = et == b"\x08\x00"
+    return (b"\x21" if v4 else b"\x57") if compressed else (b"\x00\x21" if v4 else b"\x00\x57")
+
+
+def _nflog(et: bytes, ip: bytes, order: str = "<") -> bytes:
+    """Linux NFLOG (link type 239): family, version, resource id, then TLVs in the writer's byte order: a
+    prefix (NFULA_PREFIX, 10), a hardware header (NFULA_HWHEADER, 11, 14 bytes: padded), the payload (9)."""
+    def tlv(kind: int, value: bytes) -> bytes:
+        body = struct.pack(order + "HH", 4 + len(value), kind) + value
+        return body + b"\x00" * (-len(body) % 4)
+    return b"\x02\x00\x00\x05" + tlv(10, b"netrum\x00") + tlv(11, b"\x02" * 14) + tlv(9, ip)
+
+
 LINK_LAYERS = {
     # name: (link type, frame from (ethertype, IP packet))
+    "cisco-hdlc": (104, lambda et, ip: b"\x0f\x00" + et + ip),
+    "ppp": (9, lambda et, ip: b"\xff\x03" + _ppp_proto(et) + ip),
+    "ppp-compressed-no-address": (9, lambda et, ip: _ppp_proto(et, True) + ip),
+    "ppp-hdlc": (50, lambda et, ip: b"\xff\x03" + _ppp_proto(et) + ip),
+    "nflog": (239, _nflog),
+    "nflog-big-endian": (239, lambda et, ip: _nflog(et, ip, ">")),
     "mpls": (1, _mpls),
     "mpls-3-labels": (1, lambda et, ip: _mpls(et, ip, 3)),
     "pppoe": (1, _pppoe),
@@ -730,10 +748,10 @@ LINK_LAYERS = {
 }
 
 
-@pytest.mark.parametrize("name", ["mpls", "pppoe", "ip-options"])
+@pytest.mark.parametrize("name", ["mpls", "pppoe", "ip-options", "nflog", "ppp"])
 def test_ipv6_behind_the_layers_the_lane_decodes(name: str, tmp_path: Path) -> None:
-    """nginx-mix.pcap (IPv4 and IPv6 connections) behind MPLS and PPPoE, and with IPv6 extension headers
-    (hop-by-hop, destination options) and IPv4 options: analysed in C, the same files."""
+    """nginx-mix.pcap (IPv4 and IPv6 connections) behind MPLS, PPPoE, NFLOG and PPP, and with IPv6 extension
+    headers (hop-by-hop, destination options) and IPv4 options: analysed in C, the same files."""
     linktype, wrap = LINK_LAYERS[name]
     src = _relink(COMMITTED_PCAP, tmp_path / f"{name}.pcap", linktype, wrap)
     stats = check(run_both(src, tmp_path / "wrapped"))
