@@ -291,11 +291,12 @@ typedef struct {
     long long flows_lane, tuples_tainted, frames_python;
     /* pass 2 callbacks */
     PyObject *py_frame, *py_tick, *sink, *conninfo, *tx_type, *progress;
-    PyObject *pending;     /* batch mode (tuples): transactions not yet handed to the sink as a list */
     PyObject *tx_class;    /* netrum.records.Transaction (the end batch is always made of them) */
     PyObject *end_list;    /* pass 2: the lane's transactions closed by the end of the capture */
     long long c_truncated, c_no_response;
-    long long seq;         /* batch mode with keys: the lane's own sequence numbers */
+    long long seq;         /* packed mode with keys: the lane's own sequence numbers */
+    int packed;            /* packed mode: transactions as bytes (pack_tx), a buffer at a time */
+    uint8_t *pk; size_t pk_len, pk_cap;
     Py_ssize_t offs[29];   /* Transaction slot offsets, in field order */
     long long next_sweep;  /* the Python analyzer's next sweep time */
     long long pclock;      /* the packet clock shared with the Python analyzer */
@@ -458,15 +459,19 @@ static PyObject *ts_or_none(long long v) {
     return PyLong_FromLongLong(v);
 }
 
-#define PENDING_BATCH 2048
-
-/* Batch mode: hand the pending transactions to the sink as one list (before anything else can emit). */
+/* Packed mode: hand the packed transactions to the sink (before anything else can emit). */
 static int flush_pending(Lane *L) {
-    if (!L->pending || PyList_GET_SIZE(L->pending) == 0) return 0;
-    PyObject *r = PyObject_CallOneArg(L->sink, L->pending);
-    if (!r) return -1;
-    Py_DECREF(r);
-    return PyList_SetSlice(L->pending, 0, PyList_GET_SIZE(L->pending), NULL);
+    if (L->packed) {
+        if (!L->pk_len) return 0;
+        PyObject *b = PyBytes_FromStringAndSize((const char *)L->pk, (Py_ssize_t)L->pk_len);
+        if (!b) return -1;
+        L->pk_len = 0;
+        PyObject *r = PyObject_CallOneArg(L->sink, b);
+        Py_DECREF(b);
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
 }
 
 #define NOTE_TRUNC_REQ 1
@@ -489,13 +494,82 @@ static PyObject *notes_tuple(int notes) {
 
 static PyObject *none_ref(void) { Py_INCREF(Py_None); return Py_None; }
 
+/* ------------------------------------------------------------------ the packed hand-over
+ * One transaction as bytes, for another process (netrum/scale/stream.py), instead of a tuple that marshal
+ * would copy again: in field order, integers as 8 bytes (machine order: the same machine reads them),
+ * NEVER for None, strings as a 4-byte length (PK_NONE for None; PK_UTF8 set: UTF-8 bytes, else each
+ * character one byte, as a latin-1 string holds them) then the bytes. ``unpack_transactions`` reads it. */
+#define PK_NONE 0xFFFFFFFFu
+#define PK_UTF8 0x80000000u
+#define PK_FLUSH_BYTES (256 * 1024)
+
+static int pk_room(Lane *L, size_t n) {
+    if (L->pk_len + n <= L->pk_cap) return 0;
+    size_t nc = L->pk_cap ? L->pk_cap : 65536;
+    while (nc < L->pk_len + n) nc *= 2;
+    uint8_t *b = realloc(L->pk, nc);
+    if (!b) { PyErr_NoMemory(); return -1; }
+    L->pk = b; L->pk_cap = nc;
+    return 0;
+}
+
+static int pk_i64(Lane *L, long long v) {
+    if (pk_room(L, 8) < 0) return -1;
+    memcpy(L->pk + L->pk_len, &v, 8);
+    L->pk_len += 8;
+    return 0;
+}
+
+static int pk_str(Lane *L, PyObject *o) {
+    uint32_t n;
+    const char *data;
+    if (!o || o == Py_None) { n = PK_NONE; data = NULL; }
+    else if (!PyUnicode_Check(o)) { PyErr_SetString(PyExc_TypeError, "lane: a string field is not a str"); return -1; }
+    else if (PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND) { n = (uint32_t)PyUnicode_GET_LENGTH(o); data = (const char *)PyUnicode_1BYTE_DATA(o); }
+    else {
+        Py_ssize_t len;
+        data = PyUnicode_AsUTF8AndSize(o, &len);
+        if (!data) return -1;
+        n = (uint32_t)len | PK_UTF8;
+    }
+    size_t len = n == PK_NONE ? 0 : (n & ~PK_UTF8);
+    if (pk_room(L, 4 + len) < 0) return -1;
+    memcpy(L->pk + L->pk_len, &n, 4);
+    if (len) memcpy(L->pk + L->pk_len + 4, data, len);
+    L->pk_len += 4 + len;
+    return 0;
+}
+
+/* The exchange e of flow f, packed (the order unpack_transactions reads). */
+static int pack_tx(Lane *L, Flow *f, Ex *e) {
+    PyObject *info = f->info;
+    int keyed = L->part_n > 1;
+    if ((keyed && (pk_i64(L, L->cur_idx) < 0 || pk_i64(L, ++L->seq) < 0))
+            || pk_str(L, PyTuple_GET_ITEM(info, 0)) < 0 || pk_str(L, PyTuple_GET_ITEM(info, 1)) < 0
+            || pk_i64(L, PyLong_AsLongLong(PyTuple_GET_ITEM(info, 2))) < 0
+            || pk_str(L, PyTuple_GET_ITEM(info, 3)) < 0
+            || pk_i64(L, PyLong_AsLongLong(PyTuple_GET_ITEM(info, 4))) < 0
+            || pk_i64(L, e->depth) < 0 || pk_i64(L, e->req_ts) < 0 || pk_i64(L, e->req_end_ts) < 0
+            || pk_i64(L, e->resp_ts) < 0 || pk_i64(L, e->resp_end_ts) < 0
+            || pk_str(L, e->method) < 0 || pk_str(L, e->host) < 0 || pk_str(L, e->uri) < 0
+            || pk_str(L, e->version) < 0 || pk_i64(L, e->has_resp ? e->status : NEVER) < 0
+            || pk_str(L, e->has_resp ? e->reason : NULL) < 0 || pk_str(L, e->has_resp ? e->resp_version : NULL) < 0
+            || pk_i64(L, e->req_head) < 0 || pk_i64(L, e->req_body) < 0
+            || pk_i64(L, e->has_resp ? e->resp_head : NEVER) < 0 || pk_i64(L, e->has_resp ? e->resp_body : NEVER) < 0
+            || pk_str(L, e->req_ct) < 0 || pk_str(L, e->has_resp ? e->resp_ct : NULL) < 0 || pk_str(L, e->ua) < 0
+            || pk_i64(L, e->notes) < 0 || pk_str(L, e->consumer) < 0)
+        return -1;
+    if (PyErr_Occurred()) return -1;
+    return L->pk_len >= PK_FLUSH_BYTES ? flush_pending(L) : 0;
+}
+
 /* to_end: the exchange is emitted by the end of the capture (connection.close): a Transaction object
  * for the Analyzer's end batch (Lane.end_transactions), whatever the mode. */
 static int emit_to(Lane *L, Flow *f, Ex *e, int to_end) {
     L->c_transactions++;
+    if (L->packed && !to_end) return pack_tx(L, f, e);
     PyTypeObject *tp = (PyTypeObject *)(to_end ? L->tx_class : L->tx_type);
-    int as_tuple = tp == &PyTuple_Type; /* a plain tuple in field order (streamed to another process) */
-    PyObject *tx = as_tuple ? PyTuple_New(T_NFIELDS) : tp->tp_alloc(tp, 0);
+    PyObject *tx = tp->tp_alloc(tp, 0);
     if (!tx) return -1;
     PyObject *v[T_NFIELDS];
     PyObject *info = f->info;
@@ -533,8 +607,7 @@ static int emit_to(Lane *L, Flow *f, Ex *e, int to_end) {
     int bad = 0;
     for (int i = 0; i < T_NFIELDS; i++) {
         if (!v[i]) { bad = 1; v[i] = Py_None; Py_INCREF(Py_None); }
-        if (as_tuple) PyTuple_SET_ITEM(tx, i, v[i]);
-        else *(PyObject **)((char *)tx + L->offs[i]) = v[i];
+        *(PyObject **)((char *)tx + L->offs[i]) = v[i];
     }
     if (bad) {
         Py_DECREF(tx);
@@ -545,18 +618,6 @@ static int emit_to(Lane *L, Flow *f, Ex *e, int to_end) {
         int rc = PyList_Append(L->end_list, tx);
         Py_DECREF(tx);
         return rc;
-    }
-    if (L->pending) {
-        /* batch mode: (emission key, fields) or fields, handed over a list at a time (flush_pending) */
-        PyObject *item = tx;
-        if (L->part_n > 1) {
-            item = Py_BuildValue("((LiisL)N)", L->cur_idx, 1, 0, "", ++L->seq, tx);
-            if (!item) return -1;
-        }
-        int rc = PyList_Append(L->pending, item);
-        Py_DECREF(item);
-        if (rc < 0) return -1;
-        return PyList_GET_SIZE(L->pending) >= PENDING_BATCH ? flush_pending(L) : 0;
     }
     PyObject *r = L->part_n > 1 ? PyObject_CallFunction(L->sink, "OL", tx, L->cur_idx) : PyObject_CallOneArg(L->sink, tx);
     Py_DECREF(tx);
@@ -1806,10 +1867,11 @@ static void Lane_dealloc(Lane *L) {
     free(L->events);
     free(L->event_keys);
     free(L->tainted.v);
+    free(L->pk);
     free(L->port_bits); free(L->addrs); free(L->addr_lens);
     release_files(L);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
-    Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->pending); Py_XDECREF(L->tx_class);
+    Py_XDECREF(L->tx_type); Py_XDECREF(L->progress); Py_XDECREF(L->tx_class);
     Py_XDECREF(L->end_list); Py_XDECREF(L->consumer_of);
     Py_TYPE(L)->tp_free((PyObject *)L);
 }
@@ -2048,56 +2110,109 @@ static int slot_offsets(PyObject *slots, Py_ssize_t *offs) {
     return 0;
 }
 
-/* build_transactions(tx_type, slot_descriptors, tuples) -> list: Transaction objects from tuples in field
- * order (the streamed form), without running the dataclass __init__ (the fields were a Transaction's). */
-static PyObject *build_transactions(PyObject *Py_UNUSED(mod), PyObject *args) {
-    PyObject *tx_type, *slots, *tuples;
+/* unpack_transactions(tx_type, slot_descriptors, data, offset, keyed) -> list: the Transaction objects
+ * packed by pack_tx from data[offset:] (with keyed, (emission key, Transaction) pairs). */
+typedef struct { const uint8_t *p, *end; } Rd;
+
+static int rd_i64(Rd *r, long long *v) {
+    if (r->end - r->p < 8) return -1;
+    memcpy(v, r->p, 8);
+    r->p += 8;
+    return 0;
+}
+
+static PyObject *rd_int(Rd *r, int none_if_never) {
+    long long v;
+    if (rd_i64(r, &v) < 0) return NULL;
+    if (none_if_never && v == NEVER) return none_ref();
+    return PyLong_FromLongLong(v);
+}
+
+static PyObject *rd_str(Rd *r) {
+    uint32_t n;
+    if (r->end - r->p < 4) return NULL;
+    memcpy(&n, r->p, 4);
+    r->p += 4;
+    if (n == PK_NONE) return none_ref();
+    size_t len = n & ~PK_UTF8;
+    if ((size_t)(r->end - r->p) < len) return NULL;
+    const char *b = (const char *)r->p;
+    r->p += len;
+    return (n & PK_UTF8) ? PyUnicode_DecodeUTF8(b, (Py_ssize_t)len, NULL) : PyUnicode_DecodeLatin1(b, (Py_ssize_t)len, NULL);
+}
+
+static PyObject *unpack_transactions(PyObject *Py_UNUSED(mod), PyObject *args) {
+    PyObject *tx_type, *slots;
+    Py_buffer buf;
+    Py_ssize_t offset;
+    int keyed;
     Py_ssize_t offs[T_NFIELDS];
-    if (!PyArg_ParseTuple(args, "O!OO", &PyType_Type, &tx_type, &slots, &tuples)) return NULL;
-    if (slot_offsets(slots, offs) < 0) return NULL;
-    PyObject *seq = PySequence_Fast(tuples, "tuples must be a sequence");
-    if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject *out = PyList_New(n);
-    if (!out) { Py_DECREF(seq); return NULL; }
+    if (!PyArg_ParseTuple(args, "O!Oy*np", &PyType_Type, &tx_type, &slots, &buf, &offset, &keyed)) return NULL;
+    PyObject *out = NULL, *empty = NULL;
+    if (slot_offsets(slots, offs) < 0 || offset < 0 || offset > buf.len) goto bad;
+    out = PyList_New(0);
+    empty = PyTuple_New(0);
+    if (!out || !empty) goto bad;
+    Rd r = {(const uint8_t *)buf.buf + offset, (const uint8_t *)buf.buf + buf.len};
     PyTypeObject *tp = (PyTypeObject *)tx_type;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != T_NFIELDS) {
-            Py_DECREF(out); Py_DECREF(seq);
-            PyErr_SetString(PyExc_ValueError, "build_transactions: each item must be a tuple of the 28 fields");
-            return NULL;
+    while (r.p < r.end) {
+        long long idx = 0, seq = 0;
+        if (keyed && (rd_i64(&r, &idx) < 0 || rd_i64(&r, &seq) < 0)) goto short_data;
+        PyObject *v[T_NFIELDS] = {0};
+        v[T_CONN] = rd_str(&r); v[T_CIP] = rd_str(&r); v[T_CPORT] = rd_int(&r, 0);
+        v[T_SIP] = rd_str(&r); v[T_SPORT] = rd_int(&r, 0);
+        v[T_DEPTH] = rd_int(&r, 0); v[T_REQ_TS] = rd_int(&r, 0); v[T_REQ_END] = rd_int(&r, 1);
+        v[T_RESP_TS] = rd_int(&r, 1); v[T_RESP_END] = rd_int(&r, 1);
+        v[T_METHOD] = rd_str(&r); v[T_HOST] = rd_str(&r); v[T_URI] = rd_str(&r); v[T_VERSION] = rd_str(&r);
+        v[T_STATUS] = rd_int(&r, 1); v[T_REASON] = rd_str(&r); v[T_RESP_VERSION] = rd_str(&r);
+        v[T_REQ_HEAD] = rd_int(&r, 0); v[T_REQ_BODY] = rd_int(&r, 0);
+        v[T_RESP_HEAD] = rd_int(&r, 1); v[T_RESP_BODY] = rd_int(&r, 1);
+        v[T_REQ_CT] = rd_str(&r); v[T_RESP_CT] = rd_str(&r); v[T_UA] = rd_str(&r);
+        long long notes = 0;
+        int ok = rd_i64(&r, &notes) == 0;
+        v[T_NOTES] = ok ? notes_tuple((int)notes) : NULL;
+        v[T_CONSUMER] = ok ? rd_str(&r) : NULL;
+        v[T_INTERIM] = empty; Py_INCREF(empty);
+        v[T_TUNNEL] = PyLong_FromLong(0);
+        int missing = 0;
+        for (int i = 0; i < T_NFIELDS; i++) missing |= v[i] == NULL;
+        PyObject *tx = missing ? NULL : tp->tp_alloc(tp, 0);
+        if (!tx) {
+            for (int i = 0; i < T_NFIELDS; i++) Py_XDECREF(v[i]);
+            if (!PyErr_Occurred()) goto short_data;
+            goto bad;
         }
-        PyObject *tx = tp->tp_alloc(tp, 0);
-        if (!tx) { Py_DECREF(out); Py_DECREF(seq); return NULL; }
-        for (int j = 0; j < T_NFIELDS; j++) {
-            PyObject *v = PyTuple_GET_ITEM(t, j);
-            Py_INCREF(v);
-            *(PyObject **)((char *)tx + offs[j]) = v;
-        }
-        PyList_SET_ITEM(out, i, tx);
+        for (int i = 0; i < T_NFIELDS; i++) *(PyObject **)((char *)tx + offs[i]) = v[i];
+        PyObject *item = keyed ? Py_BuildValue("((LiisL)N)", idx, 1, 0, "", seq, tx) : tx;
+        if (!item || PyList_Append(out, item) < 0) { Py_XDECREF(item); goto bad; }
+        Py_DECREF(item);
     }
-    Py_DECREF(seq);
+    Py_DECREF(empty);
+    PyBuffer_Release(&buf);
     return out;
+short_data:
+    PyErr_SetString(PyExc_ValueError, "unpack_transactions: the data ends inside a transaction");
+bad:
+    Py_XDECREF(out);
+    Py_XDECREF(empty);
+    PyBuffer_Release(&buf);
+    return NULL;
 }
 
 static PyMethodDef module_methods[] = {
-    {"build_transactions", build_transactions, METH_VARARGS, "Transaction objects from field tuples"},
+    {"unpack_transactions", unpack_transactions, METH_VARARGS, "Transaction objects from packed bytes"},
     {NULL, NULL, 0, NULL},
 };
 
-/* run(frame, tick, sink, conninfo, tx_type, slot_descriptors, next_sweep, progress): pass 2. */
+/* run(frame, tick, sink, conninfo, tx_type, slot_descriptors, next_sweep, progress, mode): pass 2. mode 0:
+ * one Transaction per sink call (with its frame index when partitioned); 2: packed bytes (pack_tx). */
 static PyObject *Lane_run(Lane *L, PyObject *args) {
     PyObject *frame, *tick, *sink, *conninfo, *tx_type, *slots, *progress;
     long long next_sweep;
     int batch = 0;
-    if (!PyArg_ParseTuple(args, "OOOOOOLO|p", &frame, &tick, &sink, &conninfo, &tx_type, &slots, &next_sweep,
+    if (!PyArg_ParseTuple(args, "OOOOOOLO|i", &frame, &tick, &sink, &conninfo, &tx_type, &slots, &next_sweep,
                           &progress, &batch))
         return NULL;
-    if (batch && tx_type != (PyObject *)&PyTuple_Type) {
-        PyErr_SetString(PyExc_ValueError, "run(): batch mode hands over tuples (tx_type=tuple)");
-        return NULL;
-    }
     if (L->pass != 1 || L->damaged) { PyErr_SetString(PyExc_RuntimeError, "run() needs a clean scan() first"); return NULL; }
     if (!PyType_Check(tx_type)) { PyErr_SetString(PyExc_TypeError, "run(): tx_type must be a type"); return NULL; }
     if (slot_offsets(slots, L->offs) < 0) return NULL;
@@ -2120,12 +2235,9 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
     if (!L->end_list) return NULL;
     L->next_sweep = next_sweep;
     if (reset_for_run(L) < 0) return PyErr_NoMemory();
-    if (batch) {
-        Py_XSETREF(L->pending, PyList_New(0));
-        if (!L->pending) return NULL;
-    }
+    L->packed = batch == 2; /* packed: the sink gets bytes (pack_tx), else one Transaction per call */
     if (walk(L) < 0) {
-        /* keep what was found (Ctrl-C, a failing sink): hand over the pending batch; on Ctrl-C, end the clean
+        /* keep what was found (Ctrl-C, a failing sink): hand over what is packed; on Ctrl-C, end the clean
          * connections still open where the reading stopped, as Analyzer.finish ends the reference's (their
          * exchanges join the end batch: the run is marked interrupted); then report */
         PyObject *et, *ev, *tb;

@@ -33,6 +33,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from netrum.capture.pcapfile import MAX_CAPLEN, CaptureReader
 from netrum.counters import Counters
@@ -82,11 +83,14 @@ def takes(readers: list[CaptureReader], engine: str) -> bool:
     return (engine == "auto" and available() and bool(readers) and all(r.mmap_buffer() is not None for r in readers))
 
 
-def build_transactions(tuples: list[tuple[object, ...]]) -> list[Transaction]:
-    """Transaction objects from tuples in field order (what ``run_lane(as_tuples=True)`` emits)."""
-    if _lane is not None:
-        return _lane.build_transactions(Transaction, _slots(), tuples)  # type: ignore[no-any-return]
-    return [Transaction(*t) for t in tuples]  # type: ignore[arg-type]
+_ONE_BY_ONE, _PACKED = 0, 2  # Lane.run's modes: a Transaction per sink call, or packed bytes
+
+
+def unpack_transactions(data: bytes, offset: int, keyed: bool) -> list[Any]:
+    """The Transaction objects packed in ``data[offset:]`` by a lane run with ``packed_sink`` (with
+    ``keyed``, (emission key, Transaction) pairs)."""
+    assert _lane is not None  # packed data only comes from a lane run
+    return _lane.unpack_transactions(Transaction, _slots(), data, offset, keyed)  # type: ignore[no-any-return]
 
 
 def time_order(spans: list[tuple[int, int] | None]) -> list[int] | None:
@@ -151,8 +155,8 @@ _DMG_TRUNCATED = 1
 
 
 def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
-             progress: Callable[[int], None] | None = None, as_tuples: bool = False,
-             batch_sink: Callable[[list[object]], None] | None = None,
+             progress: Callable[[int], None] | None = None,
+             packed_sink: Callable[[bytes], None] | None = None,
              report_to: list[CaptureReader] | None = None) -> LaneOutcome:
     """Analyse the readers' files with the lane, feeding ``analyzer`` the frames that are not the lane's.
     Several files (rotated captures) are one stream, read one after the other in time order: the lane
@@ -164,10 +168,9 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
     the lane decides the owner of every 4-tuple by pipeline.FlowAssigner's rule and every transaction
     reaches the sink with ``analyzer.emission_key`` set. Returns with ``used`` False, having fed nothing,
     when the lane stands aside. The caller calls ``analyzer.finish()`` afterwards, as after ``feed``.
-    ``as_tuples``: the lane's transactions reach the sink as tuples in field order (to be streamed to
-    another process and rebuilt there by ``build_transactions``), not as Transaction objects; with
-    ``batch_sink`` too, they reach it a list at a time, each item (emission key, fields) when partitioned,
-    always before anything the Python analyzer emits after them. ``report_to``: the readers that report
+    ``packed_sink``: the lane's own transactions reach it packed, as bytes (to be streamed to another process
+    and rebuilt there by ``unpack_transactions``), a buffer at a time, always before anything the Python
+    analyzer emits after them; with the emission key of each when partitioned. ``report_to``: the readers that report
     damage, one per reader (the original files when ``readers`` are spooled copies); ``readers`` by default."""
     report_to = readers if report_to is None else report_to
     if _lane is None:
@@ -219,8 +222,8 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
                 in_time = time_order(lane.file_spans())
                 if in_time is not None and in_time != sorted(in_time):  # given out of order, yet one after another
                     lane.release()
-                    return run_lane([readers[i] for i in in_time], analyzer, limits, progress, as_tuples,
-                                    batch_sink, [report_to[i] for i in in_time])
+                    return run_lane([readers[i] for i in in_time], analyzer, limits, progress, packed_sink,
+                                    [report_to[i] for i in in_time])
                 return LaneOutcome(False, "the files overlap in time: the merged stream is Python's")
             return LaneOutcome(False, status)  # too many frames for the general decoder; a pcapng beyond the lane
         if max_live * 2 > limits.max_flows:
@@ -273,10 +276,9 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
             sink = keyed_sink
         outcome = LaneOutcome(True)
         try:
-            batched = as_tuples and batch_sink is not None
-            clock = lane.run(frame, tick, batch_sink if batched else sink, _conninfo,
-                             tuple if as_tuples else Transaction, _slots(), analyzer._next_sweep,
-                             lambda pos: report_at((size + pos) // 2), batched)
+            clock = lane.run(frame, tick, packed_sink if packed_sink is not None else sink, _conninfo, Transaction,
+                             _slots(), analyzer._next_sweep, lambda pos: report_at((size + pos) // 2),
+                             _PACKED if packed_sink is not None else _ONE_BY_ONE)
             analyzer._clock = max(analyzer._clock, clock)
         except KeyboardInterrupt:
             outcome.interrupted = True

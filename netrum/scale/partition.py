@@ -144,12 +144,12 @@ class Analysed:
 SinkFactory = Callable[[Analyzer], Callable[[Transaction], None]]
 
 
-def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory, as_tuples: bool = False,
-            batch_sink: Callable[[list[object]], None] | None = None) -> Analysed:
+def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory,
+            packed_sink: Callable[[bytes], None] | None = None) -> Analysed:
     """Analyse partition k of n of the task's captures, every transaction to ``make_sink(analyzer)`` (which
-    reads ``analyzer.emission_key``). The compiled lane takes uncompressed pcap and pcapng files (``as_tuples``: its
-    transactions come as tuples in field order, to ``batch_sink`` a list at a time when given: see
-    netrum.lane.run_lane); otherwise the fast scan or the merged stream. Raises
+    reads ``analyzer.emission_key``). The compiled lane takes uncompressed pcap and pcapng files (its own
+    transactions to ``packed_sink`` as bytes when given: see netrum.lane.run_lane); otherwise the fast scan
+    or the merged stream. Raises
     ``Overlap`` (readers closed) when ``sequential`` files turn out to overlap in time. The capture counters
     and the damage are partition 0's alone (every worker reads every frame)."""
     counters = Counters()
@@ -170,7 +170,7 @@ def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory, as_tu
     from netrum.lane import run_lane, takes
 
     if takes(readers, task.engine):
-        outcome = run_lane(readers, analyzer, task.limits, as_tuples=as_tuples, batch_sink=batch_sink)
+        outcome = run_lane(readers, analyzer, task.limits, packed_sink=packed_sink)
         if outcome.used:
             lane_stats = outcome.stats
         interrupted = outcome.interrupted

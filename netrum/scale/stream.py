@@ -40,34 +40,38 @@ _FIELDS = attrgetter(*Transaction.__slots__)  # type: ignore[attr-defined]  # a 
 
 
 def _child(task: PartitionTask, conn: Connection) -> None:
-    """The analysing process: transactions to ``conn`` in batches (marshal: tuples of str/int/None; with
-    several children each item is (emission key, fields)), then None, then the run's figures (pickled)."""
+    """The analysing process: transactions to ``conn``, each message tagged by its first byte: ``P`` the
+    lane's, packed (netrum.lane.unpack_transactions reads them), ``M`` the Python analyzer's, a marshal'd
+    list of field tuples (with several children, (emission key, fields) pairs), ``M`` + None at the end;
+    then the run's figures (pickled). Messages keep the order in which the transactions were emitted."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it ends us if it must
     keyed = task.n > 1
     batch: list[object] = []
     send = conn.send_bytes
 
+    def send_batch() -> None:
+        send(b"M" + marshal.dumps(batch))
+        batch.clear()
+
     def make_sink(analyzer: Analyzer) -> Callable[[Transaction], None]:
         def sink(tx: Transaction) -> None:
-            fields = tx if type(tx) is tuple else _FIELDS(tx)
+            fields = _FIELDS(tx)
             batch.append((analyzer.emission_key, fields) if keyed else fields)
             if len(batch) >= STREAM_BATCH:
-                send(marshal.dumps(batch))
-                batch.clear()
+                send_batch()
         return sink
 
-    def lane_batch(items: list[object]) -> None:
-        # The lane's transactions, a list at a time, already as fields (with their keys when keyed).
-        batch.extend(items)
-        if len(batch) >= STREAM_BATCH:
-            send(marshal.dumps(batch))
-            batch.clear()
+    def lane_packed(data: bytes) -> None:
+        # The lane's transactions, packed; what the Python analyzer emitted before them goes first.
+        if batch:
+            send_batch()
+        send(b"P" + data)
 
     figures: dict[str, object]
     try:
         # Several files are read as one merged stream (not file after file, which may have to start again
         # when files overlap in time: what was streamed could not be taken back).
-        done = analyse(task, False, make_sink, as_tuples=True, batch_sink=lane_batch)
+        done = analyse(task, False, make_sink, packed_sink=lane_packed)
         a = done.analyzer
         figures = {"counters": dict(done.counters), "first": a.first_ts_ns, "last": a.last_ts_ns, "frames": a.frames,
                    "linktypes": sorted(a.linktypes), "problems": done.problems, "error": done.internal_error,
@@ -75,30 +79,35 @@ def _child(task: PartitionTask, conn: Connection) -> None:
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which writes what it has
         figures = {"fatal": f"{type(e).__name__}: {e}"}
     if batch:
-        send(marshal.dumps(batch))
-    send(marshal.dumps(None))
+        send_batch()
+    send(b"M" + marshal.dumps(None))
     conn.send(figures)
     conn.close()
 
 
-def _stream(conn: Connection, keyed: bool, build: Callable[[list[tuple[object, ...]]], list[Transaction]],
-            figures: list[dict[str, object]]) -> Iterator[Any]:
-    """One child's transactions (with keys when ``keyed``), rebuilt as Transaction objects batch by batch;
-    its figures are appended to ``figures`` at the end."""
+def _stream(conn: Connection, keyed: bool, figures: list[dict[str, object]]) -> Iterator[Any]:
+    """One child's transactions (with keys when ``keyed``), as Transaction objects message by message; its
+    figures are appended to ``figures`` at the end."""
+    from netrum.lane import unpack_transactions
+
     while True:
         try:
-            msg = marshal.loads(conn.recv_bytes())
+            raw = conn.recv_bytes()
         except EOFError:
             figures.append({"fatal": "an analysing process ended without its results"})
             return
+        if raw[:1] == b"P":
+            yield from unpack_transactions(raw, 1, keyed)
+            continue
+        msg = marshal.loads(raw[1:])
         if msg is None:
             break
         if keyed:
-            keys = [k for k, _ in msg]
-            txs = build([t for _, t in msg])
-            yield from zip(keys, txs)
+            for key, fields in msg:
+                yield key, Transaction(*fields)
         else:
-            yield from build(msg)
+            for fields in msg:
+                yield Transaction(*fields)
     try:
         figures.append(conn.recv())
     except EOFError:
@@ -133,8 +142,6 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     """``analyze_files`` with ``workers`` - 1 analysing processes and this one writing (module docstring).
     ``read_paths``: where the inputs are read from when not ``paths`` (decompressed spools of gzip inputs,
     netrum.capture.spool); problems name the inputs as given."""
-    from netrum.lane import build_transactions
-
     read_paths = list(paths if read_paths is None else read_paths)
     renamed = {r: p for r, p in zip(read_paths, paths) if r != p}
     for p in paths:  # fail before writing anything, as the single process does
@@ -162,10 +169,10 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     problems: list[str] = []
     try:
         if n == 1:
-            for tx in _stream(conns[0], False, build_transactions, figures):
+            for tx in _stream(conns[0], False, figures):
                 sink(tx)
         else:
-            streams = [_stream(c, True, build_transactions, figures) for c in conns]
+            streams = [_stream(c, True, figures) for c in conns]
             for _key, tx in heapq.merge(*streams, key=itemgetter(0)):
                 sink(tx)
     except KeyboardInterrupt:
