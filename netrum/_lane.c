@@ -297,6 +297,7 @@ typedef struct {
     long long seq;         /* packed mode with keys: the lane's own sequence numbers */
     int packed;            /* packed mode: transactions as bytes (pack_tx), a buffer at a time */
     uint8_t *pk; size_t pk_len, pk_cap;
+    PyObject *again[8];    /* pass 2: the last string of each repeating field (latin1_again) */
     Py_ssize_t offs[29];   /* Transaction slot offsets, in field order */
     long long next_sweep;  /* the Python analyzer's next sweep time */
     long long pclock;      /* the packet clock shared with the Python analyzer */
@@ -790,6 +791,23 @@ static int parse_head(Lane *L, const uint8_t *p, size_t n, int is_request, Head 
 /* ------------------------------------------------------------------ messages */
 static PyObject *latin1(Span s) { return PyUnicode_DecodeLatin1((const char *)s.p, (Py_ssize_t)s.n, NULL); }
 
+/* The same string as the last one of this field when the bytes are the same (methods, versions, hosts,
+ * user agents, content types and reasons repeat from one message to the next): one compare instead of an
+ * allocation. *slot holds the last one (a new reference). */
+static PyObject *latin1_again(PyObject **slot, const uint8_t *p, size_t n) {
+    PyObject *last = *slot;
+    if (last && (size_t)PyUnicode_GET_LENGTH(last) == n && PyUnicode_KIND(last) == PyUnicode_1BYTE_KIND
+            && memcmp(PyUnicode_1BYTE_DATA(last), p, n) == 0) {
+        Py_INCREF(last);
+        return last;
+    }
+    PyObject *o = PyUnicode_DecodeLatin1((const char *)p, (Py_ssize_t)n, NULL);
+    if (!o) return NULL;
+    Py_INCREF(o);
+    Py_XSETREF(*slot, o);
+    return o;
+}
+
 static PyObject *bytes_or_none(int have, Span sp) {
     if (!have) return none_ref();
     return PyBytes_FromStringAndSize((const char *)sp.p, (Py_ssize_t)sp.n);
@@ -829,10 +847,12 @@ static int on_head(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long lo
         e->req_ack = d->ack_first;
         e->is_head = h.a.n == 4 && memcmp(h.a.p, "HEAD", 4) == 0;
         if (L->pass == 2) {
-            e->method = latin1(h.a); e->uri = latin1(h.b); e->version = latin1(h.c);
-            e->host = L->redact_host ? none_ref() : latin1(h.host);
-            e->ua = h.have_ua && !L->redact_ua ? latin1(h.ua) : none_ref();
-            e->req_ct = h.have_ct && !L->redact_ct ? latin1(h.ct) : none_ref();
+            PyObject **c = L->again;
+            e->method = latin1_again(&c[0], h.a.p, h.a.n); e->uri = latin1(h.b);
+            e->version = latin1_again(&c[1], h.c.p, h.c.n);
+            e->host = L->redact_host ? none_ref() : latin1_again(&c[2], h.host.p, h.host.n);
+            e->ua = h.have_ua && !L->redact_ua ? latin1_again(&c[3], h.ua.p, h.ua.n) : none_ref();
+            e->req_ct = h.have_ct && !L->redact_ct ? latin1_again(&c[4], h.ct.p, h.ct.n) : none_ref();
             if (!e->method || !e->uri || !e->version || !e->host || !e->ua || !e->req_ct) return -2;
             if (L->consumer_of && (h.have_ident || h.have_fwd || h.have_xff || h.have_real)
                     && consumer_of(L, f, e, &h) < 0) return -2;
@@ -856,8 +876,9 @@ static int on_head(Lane *L, Flow *f, int di, const uint8_t *p, size_t n, long lo
     e->status = h.status;
     e->resp_head = (long long)n;
     if (L->pass == 2) {
-        e->resp_version = latin1(h.a); e->reason = latin1(h.c);
-        e->resp_ct = h.have_ct && !L->redact_ct ? latin1(h.ct) : none_ref();
+        PyObject **c = L->again;
+        e->resp_version = latin1_again(&c[5], h.a.p, h.a.n); e->reason = latin1_again(&c[6], h.c.p, h.c.n);
+        e->resp_ct = h.have_ct && !L->redact_ct ? latin1_again(&c[7], h.ct.p, h.ct.n) : none_ref();
         if (!e->resp_version || !e->reason || !e->resp_ct) return -2;
     }
     int nobody = e->is_head || h.status == 204 || h.status == 304;
@@ -1868,6 +1889,7 @@ static void Lane_dealloc(Lane *L) {
     free(L->event_keys);
     free(L->tainted.v);
     free(L->pk);
+    for (int i = 0; i < 8; i++) Py_CLEAR(L->again[i]);
     free(L->port_bits); free(L->addrs); free(L->addr_lens);
     release_files(L);
     Py_XDECREF(L->py_frame); Py_XDECREF(L->py_tick); Py_XDECREF(L->sink); Py_XDECREF(L->conninfo);
@@ -2128,7 +2150,8 @@ static PyObject *rd_int(Rd *r, int none_if_never) {
     return PyLong_FromLongLong(v);
 }
 
-static PyObject *rd_str(Rd *r) {
+/* slot: where the last string of this field is kept (latin1_again), or NULL for a field that rarely repeats */
+static PyObject *rd_str(Rd *r, PyObject **slot) {
     uint32_t n;
     if (r->end - r->p < 4) return NULL;
     memcpy(&n, r->p, 4);
@@ -2138,7 +2161,9 @@ static PyObject *rd_str(Rd *r) {
     if ((size_t)(r->end - r->p) < len) return NULL;
     const char *b = (const char *)r->p;
     r->p += len;
-    return (n & PK_UTF8) ? PyUnicode_DecodeUTF8(b, (Py_ssize_t)len, NULL) : PyUnicode_DecodeLatin1(b, (Py_ssize_t)len, NULL);
+    if (n & PK_UTF8) return PyUnicode_DecodeUTF8(b, (Py_ssize_t)len, NULL);
+    if (slot) return latin1_again(slot, (const uint8_t *)b, len);
+    return PyUnicode_DecodeLatin1(b, (Py_ssize_t)len, NULL);
 }
 
 static PyObject *unpack_transactions(PyObject *Py_UNUSED(mod), PyObject *args) {
@@ -2149,6 +2174,7 @@ static PyObject *unpack_transactions(PyObject *Py_UNUSED(mod), PyObject *args) {
     Py_ssize_t offs[T_NFIELDS];
     if (!PyArg_ParseTuple(args, "O!Oy*np", &PyType_Type, &tx_type, &slots, &buf, &offset, &keyed)) return NULL;
     PyObject *out = NULL, *empty = NULL;
+    PyObject *c[12] = {0}; /* the last string of each repeating field (latin1_again) */
     if (slot_offsets(slots, offs) < 0 || offset < 0 || offset > buf.len) goto bad;
     out = PyList_New(0);
     empty = PyTuple_New(0);
@@ -2159,19 +2185,20 @@ static PyObject *unpack_transactions(PyObject *Py_UNUSED(mod), PyObject *args) {
         long long idx = 0, seq = 0;
         if (keyed && (rd_i64(&r, &idx) < 0 || rd_i64(&r, &seq) < 0)) goto short_data;
         PyObject *v[T_NFIELDS] = {0};
-        v[T_CONN] = rd_str(&r); v[T_CIP] = rd_str(&r); v[T_CPORT] = rd_int(&r, 0);
-        v[T_SIP] = rd_str(&r); v[T_SPORT] = rd_int(&r, 0);
+        v[T_CONN] = rd_str(&r, &c[0]); v[T_CIP] = rd_str(&r, &c[1]); v[T_CPORT] = rd_int(&r, 0);
+        v[T_SIP] = rd_str(&r, &c[2]); v[T_SPORT] = rd_int(&r, 0);
         v[T_DEPTH] = rd_int(&r, 0); v[T_REQ_TS] = rd_int(&r, 0); v[T_REQ_END] = rd_int(&r, 1);
         v[T_RESP_TS] = rd_int(&r, 1); v[T_RESP_END] = rd_int(&r, 1);
-        v[T_METHOD] = rd_str(&r); v[T_HOST] = rd_str(&r); v[T_URI] = rd_str(&r); v[T_VERSION] = rd_str(&r);
-        v[T_STATUS] = rd_int(&r, 1); v[T_REASON] = rd_str(&r); v[T_RESP_VERSION] = rd_str(&r);
+        v[T_METHOD] = rd_str(&r, &c[3]); v[T_HOST] = rd_str(&r, &c[4]); v[T_URI] = rd_str(&r, NULL);
+        v[T_VERSION] = rd_str(&r, &c[5]);
+        v[T_STATUS] = rd_int(&r, 1); v[T_REASON] = rd_str(&r, &c[6]); v[T_RESP_VERSION] = rd_str(&r, &c[7]);
         v[T_REQ_HEAD] = rd_int(&r, 0); v[T_REQ_BODY] = rd_int(&r, 0);
         v[T_RESP_HEAD] = rd_int(&r, 1); v[T_RESP_BODY] = rd_int(&r, 1);
-        v[T_REQ_CT] = rd_str(&r); v[T_RESP_CT] = rd_str(&r); v[T_UA] = rd_str(&r);
+        v[T_REQ_CT] = rd_str(&r, &c[8]); v[T_RESP_CT] = rd_str(&r, &c[9]); v[T_UA] = rd_str(&r, &c[10]);
         long long notes = 0;
         int ok = rd_i64(&r, &notes) == 0;
         v[T_NOTES] = ok ? notes_tuple((int)notes) : NULL;
-        v[T_CONSUMER] = ok ? rd_str(&r) : NULL;
+        v[T_CONSUMER] = ok ? rd_str(&r, &c[11]) : NULL;
         v[T_INTERIM] = empty; Py_INCREF(empty);
         v[T_TUNNEL] = PyLong_FromLong(0);
         int missing = 0;
@@ -2187,12 +2214,14 @@ static PyObject *unpack_transactions(PyObject *Py_UNUSED(mod), PyObject *args) {
         if (!item || PyList_Append(out, item) < 0) { Py_XDECREF(item); goto bad; }
         Py_DECREF(item);
     }
+    for (int i = 0; i < 12; i++) Py_XDECREF(c[i]);
     Py_DECREF(empty);
     PyBuffer_Release(&buf);
     return out;
 short_data:
     PyErr_SetString(PyExc_ValueError, "unpack_transactions: the data ends inside a transaction");
 bad:
+    for (int i = 0; i < 12; i++) Py_XDECREF(c[i]);
     Py_XDECREF(out);
     Py_XDECREF(empty);
     PyBuffer_Release(&buf);
