@@ -502,7 +502,7 @@ static PyObject *none_ref(void) { Py_INCREF(Py_None); return Py_None; }
  * character one byte, as a latin-1 string holds them) then the bytes. ``unpack_transactions`` reads it. */
 #define PK_NONE 0xFFFFFFFFu
 #define PK_UTF8 0x80000000u
-#define PK_FLUSH_BYTES (256 * 1024)
+#define PK_FLUSH_BYTES (64 * 1024) /* a message: several fit in the pipe (stream.py widens it) */
 
 static int pk_room(Lane *L, size_t n) {
     if (L->pk_len + n <= L->pk_cap) return 0;
