@@ -1636,6 +1636,17 @@ static int note_linktype(Lane *L, int linktype) {
     return 0;
 }
 
+/* pass 2: what the decoder and the flow table count for one of this worker's fast-path TCP segments. */
+static void count_segment(Lane *L, const Seg *s) {
+    L->c_tcp_packets++;
+    L->c_tcp_payload += (long long)s->plen;
+    L->c_padding += s->padding;
+    L->c_vxlan += s->tunnel == 1;
+    L->c_geneve += s->tunnel == 2;
+    L->c_gre += s->tunnel == 3;
+    L->c_erspan += s->tunnel == 4;
+}
+
 static int walk(Lane *L) {
     long long idx = 0, last_ts = -1;
     L->cclock = NEVER;
@@ -1728,13 +1739,7 @@ static int walk(Lane *L) {
         if ((L->port_bits || L->have_addrs) && !passes(L, &s)) {
             /* FlowTable.packet counts it and leaves it: no tuple, no packet clock (single process only) */
             if (L->pass == 2) {
-                L->c_tcp_packets++;
-                L->c_tcp_payload += (long long)s.plen;
-                L->c_padding += s.padding;
-                L->c_vxlan += s.tunnel == 1;
-                L->c_geneve += s.tunnel == 2;
-                L->c_gre += s.tunnel == 3;
-                L->c_erspan += s.tunnel == 4;
+                count_segment(L, &s);
                 L->c_ignored++;
             }
             continue;
@@ -1771,13 +1776,7 @@ static int walk(Lane *L) {
                 }
             }
             if (!mine) continue;
-            L->c_tcp_packets++;
-            L->c_tcp_payload += (long long)s.plen;
-            L->c_padding += s.padding;
-            L->c_vxlan += s.tunnel == 1;
-            L->c_geneve += s.tunnel == 2;
-            L->c_gre += s.tunnel == 3;
-            L->c_erspan += s.tunnel == 4;
+            count_segment(L, &s);
         }
         if (!mine || t->tainted) continue;
         L->cur_idx = idx;
