@@ -217,7 +217,7 @@ def analyze_files(
         if spool is not None:
             spool.close()
     if outcome is not None:
-        if outcome.used:
+        if outcome.used or outcome.interrupted:  # (Ctrl-C in the first pass: an interrupted run, nothing found)
             engine = "lane"
             interrupted = outcome.interrupted
             if outcome.error:

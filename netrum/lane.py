@@ -216,7 +216,8 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         try:
             status, frames, max_live = lane.scan(lambda pos: report_at(pos // 2))
         except KeyboardInterrupt:
-            return LaneOutcome(False, "interrupted during the first pass")
+            # Ctrl-C before anything was analysed: the run ends here (not in the Python engine instead)
+            return LaneOutcome(False, "interrupted during the first pass", interrupted=True)
         if status != "ok":
             if status == "files overlap in time":
                 in_time = time_order(lane.file_spans())

@@ -177,7 +177,7 @@ def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory,
         if outcome.error:
             internal_error = f"internal error in the compiled lane (partition {task.k} of {task.n}): {outcome.error}"
     try:
-        if lane_stats is not None:
+        if lane_stats is not None or interrupted:  # (Ctrl-C in the lane's first pass: nothing more is read)
             pass
         elif sequential and all(can_scan([r]) for r in readers):
             for r in readers:

@@ -169,6 +169,22 @@ def test_ctrl_c_in_the_second_pass_keeps_the_open_exchanges(tmp_path: Path) -> N
     assert 0 < len(rows) < 16 * 360 and ended, f"{len(rows)} rows, {len(ended)} ended by the interruption"
 
 
+def test_ctrl_c_in_the_first_pass_ends_the_run(tmp_path: Path) -> None:
+    """Ctrl-C before the lane has analysed anything: an interrupted run with nothing found, not a second run
+    in the pure-Python engine."""
+    def progress(n: int) -> None:
+        raise KeyboardInterrupt
+
+    packets: list[Packet] = []
+    t = T0
+    for k in range(40):
+        t = control(packets, t + 5 * US, 33000 + k, rounds=30)
+    path = write_pcap(tmp_path / "busy.pcap", packets)
+    got = analyze_files([str(path)], tmp_path / "out", AnalyzeOptions(), progress)
+    assert got.interrupted and got.engine == "lane" and got.transactions == 0, (got.engine, got.lane_stats)
+    assert "first pass" in str(got.lane_stats.get("reason"))
+
+
 def test_nginx_session_capture(gt_capture: Capture, tmp_path: Path) -> None:
     """The capture made through a private nginx this session (keep-alive, pipelining, HEAD, 304, 204,
     100-continue, chunked both ways, HTTP/1.0, IPv6)."""
