@@ -161,7 +161,14 @@ def analyze_files(
         from netrum.scale.stream import analyze_streamed, lane_applies
 
         if not scheduler:
-            spooled = _spool_for_workers(paths, options)
+            try:
+                spooled = _spool_for_workers(paths, options)
+            except KeyboardInterrupt:  # Ctrl-C while decompressing: an interrupted run, nothing found yet
+                out_dir.mkdir(parents=True, exist_ok=True)
+                sinks = new_sinks(out_dir, options)
+                sinks.writer.close()
+                return write_results(out_dir, paths, Counters(), sinks.aggregator, 0, None, None, [], True, set(),
+                                     options, sinks.consumers)
             try:
                 read_paths = paths if spooled is None else [r.path for r in spooled.readers]
                 if lane_applies(read_paths, options, workers):
@@ -187,22 +194,30 @@ def analyze_files(
     engine = "python"
     lane_stats: dict[str, object] = {}
     analyzer: Analyzer | None = None
-    from netrum.lane import available, run_lane, takes
+    from netrum.lane import LaneOutcome, available, run_lane, takes
 
     spool: Spool | None = None
     lane_readers = readers
     lane_progress = progress
+    interrupted_early = False
     try:
         if options.engine == "auto" and available() and any(r.format.endswith("+gzip") for r in readers):
             # gzip inputs: decompressed once into temporary files the lane can map (netrum.capture.spool)
-            from netrum.capture.spool import spool_inputs
+            from netrum.capture.spool import Spool, spool_inputs
 
-            spool = spool_inputs(readers)
+            try:
+                spool = spool_inputs(readers)
+            except KeyboardInterrupt:  # Ctrl-C while decompressing: an interrupted run, nothing found yet
+                spool = Spool(list(readers), "interrupted while decompressing")
+                interrupted_early = True
             lane_readers = spool.readers
             lane_stats["spool"] = spool.reason or f"{len(spool.own)} gzip input(s) decompressed for the lane"
             if progress is not None and spool.own:
                 lane_progress = _scaled_progress(progress, readers, lane_readers)
-        if takes(lane_readers, options.engine):
+        if interrupted_early:
+            analyzer = Analyzer(sink, options.limits, counters=counters, partition=(0, 1))
+            outcome = LaneOutcome(False, "interrupted while decompressing", interrupted=True)
+        elif takes(lane_readers, options.engine):
             analyzer = Analyzer(sink, options.limits, options.server_ports, options.server_addrs, counters,
                                 partition=(0, 1), consumer=options.consumer)
             outcome = run_lane(lane_readers, analyzer, options.limits, lane_progress, report_to=readers)

@@ -83,3 +83,31 @@ def test_no_spool_when_the_disk_would_fill(tmp_path: Path, monkeypatch: pytest.M
     finally:
         s.close()
         r.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_while_decompressing_is_an_interrupted_run(workers: int, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during the spool: the run ends interrupted (files written, marked partial), nothing left in
+    $TMPDIR, no second run in the Python engine."""
+    from netrum.batch import AnalyzeOptions, analyze_files
+    from netrum.lane import available
+
+    if not available():
+        pytest.skip("the spool serves the compiled lane only")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+
+    def interrupted(path: str, dst: str) -> str:
+        Path(dst).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spool_mod, "_spool_one", interrupted)
+    gz = tmp_path / "a.pcap.gz"
+    gz.write_bytes(gzip.compress(PCAP.read_bytes()))
+    got = analyze_files([str(gz)], tmp_path / "out", AnalyzeOptions(), workers=workers)
+    assert got.interrupted and got.transactions == 0
+    assert (tmp_path / "out" / "health.csv").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
