@@ -317,6 +317,7 @@ enum {
 static inline int32_t seq_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint16_t rd16le(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t rd32(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
@@ -1033,6 +1034,18 @@ typedef struct {
 
 static int L_max_tunnel_depth = 4; /* limits.max_tunnel_depth (set by Lane_init) */
 
+/* The PPP protocol field at data[p] (RFC 1661 section 6.5: one odd byte when compressed; the packet ends at
+ * end), as decode.frames.Decoder.ppp_protocol reads it: 4 or 6 for IPv4 / IPv6 with *off set to the IP
+ * header, 0 for anything else. */
+static int ppp_ip(const uint8_t *data, size_t p, size_t end, size_t *off) {
+    if (end < p + 1) return 0;
+    unsigned proto;
+    if (data[p] & 1) { proto = data[p]; p += 1; }
+    else { if (end < p + 2) return 0; proto = rd16(data + p); p += 2; }
+    *off = p;
+    return proto == 0x0021 ? 4 : proto == 0x0057 ? 6 : 0;
+}
+
 /* An ethertype at data[at], after any 802.1Q / 802.1ad / old QinQ tags (decode.frames.Decoder.ethertype):
  * 4 or 6 for IPv4 / IPv6 with *off set to the IP header, 0 for anything else. */
 static int ether_ip(const uint8_t *data, size_t n, size_t at, size_t *off, size_t *end) {
@@ -1066,13 +1079,8 @@ static int ether_ip(const uint8_t *data, size_t n, size_t at, size_t *off, size_
             size_t e = p + 6 + rd16(data + p + 4);
             p += 6;
             if (e > n) e = n;
-            unsigned proto;
-            if (data[p] & 1) { proto = data[p]; p += 1; }
-            else { proto = rd16(data + p); p += 2; }
-            if (p > e) return 0;
-            *off = p;
             *end = e;
-            return proto == 0x0021 ? 4 : proto == 0x0057 ? 6 : 0;
+            return ppp_ip(data, p, e, off);
         }
         if (et != 0x8100 && et != 0x88a8 && et != 0x9100) return 0;
         at += 4; /* TCI(2), then the inner ethertype */
@@ -1262,25 +1270,19 @@ static int fast_decode(int linktype, const uint8_t *data, size_t n, Seg *s) {
         /* decode.frames.Decoder.link_chdlc: address(1) control(1), then an ethertype */
         version = ether_ip(data, n, 2, &off, &n);
     } else if (linktype == 9 || linktype == 50) {
-        /* decode.frames.Decoder.link_ppp: RFC 1662's FF 03 when there, the protocol (RFC 1661 6.5) */
-        size_t p = n >= 2 && data[0] == 0xFF && data[1] == 0x03 ? 2 : 0;
-        unsigned proto;
-        if (n < p + 1) return 0;
-        if (data[p] & 1) { proto = data[p]; p += 1; }
-        else { if (n < p + 2) return 0; proto = rd16(data + p); p += 2; }
-        version = proto == 0x0021 ? 4 : proto == 0x0057 ? 6 : 0;
-        off = p;
+        /* decode.frames.Decoder.link_ppp: RFC 1662's FF 03 when there, then the protocol */
+        version = ppp_ip(data, n >= 2 && data[0] == 0xFF && data[1] == 0x03 ? 2 : 0, n, &off);
     } else if (linktype == 239) {
         /* decode.frames.Decoder.link_nflog: a 4-byte header, then TLVs (length, type: host byte order, a
          * big-endian writer told by an impossible first length), 4-byte aligned; NFULA_PAYLOAD (9) holds the
          * IP packet, bounded by its TLV */
         if (n < 4) return 0;
         size_t p = 4;
-        int be = n - p >= 4 && !(data[p] + (data[p + 1] << 8) >= 4 && (size_t)(data[p] + (data[p + 1] << 8)) <= n - p);
+        int be = n - p >= 4 && !(rd16le(data + p) >= 4 && rd16le(data + p) <= n - p);
         for (;;) {
             if (p > n || n - p < 4) return 0;
-            size_t tlen = be ? rd16(data + p) : (size_t)(data[p] | (data[p + 1] << 8));
-            unsigned ttype = (be ? rd16(data + p + 2) : (unsigned)(data[p + 2] | (data[p + 3] << 8))) & 0x7FFF;
+            size_t tlen = be ? rd16(data + p) : rd16le(data + p);
+            unsigned ttype = (be ? rd16(data + p + 2) : rd16le(data + p + 2)) & 0x7FFF;
             if (tlen < 4) return 0;
             if (ttype == 9) {
                 if (p + tlen < n) n = p + tlen;
@@ -1825,37 +1827,28 @@ static int end_flow(Lane *L, Flow *f) {
     return 0;
 }
 
-/* End of capture: connections the reference would end in another way (a handshake never finished, one
- * side already closed) are tainted in pass 1; the clean ones still open are counted flow_open_at_end and
- * ended as the reference ends them (end_flow) in pass 2. */
-static int finish_tuples(Lane *L) {
-    for (size_t i = 0; i < L->tab.cap; i++) {
-        Tuple *t = L->tab.slots[i];
-        if (!t || t->tainted || !t->flow || t->owner != L->part_k) continue;
-        Flow *f = t->flow;
-        if (f->state == S_CLOSED) continue;
-        if (f->state == S_SYN || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen) {
-            /* (a head cut by the end of the capture may still be a message to the reference: an HTTP/0.9
-             * request line, a response without a head) */
-            taint(L, t, "open at end");
-        } else if (L->pass == 2) {
-            L->c_open_at_end++;
-            if (end_flow(L, f) < 0) return -1;
-        }
-    }
-    return 0;
+/* A connection the lane can end as the reference ends it (end_flow): established, neither side closed, no
+ * head in progress (a head cut short may still be a message to the reference: an HTTP/0.9 request line, a
+ * response without a head). */
+static int endable(const Flow *f) {
+    return f->state == S_EST && !f->d[0].fin && !f->d[1].fin && !f->d[0].hlen && !f->d[1].hlen;
 }
 
-/* Ctrl-C in pass 2: the clean connections open at that frame are ended as at the end of the capture
- * (end_flow), those whose state only the reference can end (a handshake or a head in progress, one side
- * closed) dropped: the output is marked interrupted (partial) either way. */
-static int end_interrupted(Lane *L) {
+/* The clean connections still open, at the end of the capture or where Ctrl-C stopped pass 2 (interrupted).
+ * End of capture: those the lane cannot end are tainted in pass 1 (the reference ends them its own way);
+ * the others are counted flow_open_at_end and ended (end_flow) in pass 2. Interrupted: the endable ones are
+ * ended, the others dropped; the output is marked interrupted (partial) either way. */
+static int end_open(Lane *L, int interrupted) {
     for (size_t i = 0; i < L->tab.cap; i++) {
         Tuple *t = L->tab.slots[i];
-        if (!t || t->tainted || !t->flow || t->owner != L->part_k) continue;
-        Flow *f = t->flow;
-        if (f->state != S_EST || f->d[0].fin || f->d[1].fin || f->d[0].hlen || f->d[1].hlen) continue;
-        if (end_flow(L, f) < 0) return -1;
+        if (!t || t->tainted || !t->flow || t->owner != L->part_k || t->flow->state == S_CLOSED) continue;
+        if (!endable(t->flow)) {
+            if (!interrupted) taint(L, t, "open at end");
+            continue;
+        }
+        if (L->pass != 2) continue;
+        if (!interrupted) L->c_open_at_end++;
+        if (end_flow(L, t->flow) < 0) return -1;
     }
     return 0;
 }
@@ -2082,7 +2075,7 @@ static PyObject *Lane_scan(Lane *L, PyObject *args) {
     }
     L->pass = 1;
     Py_INCREF(progress); Py_XSETREF(L->progress, progress);
-    if (walk(L) < 0 || finish_tuples(L) < 0) return NULL;
+    if (walk(L) < 0 || end_open(L, 0) < 0) return NULL;
     const char *st = L->damaged == 3 ? "too many frames for the general decoder"
                    : L->damaged == 4 ? "pcapng beyond the lane (timestamp resolution or offset, link types)" : "ok";
     if (!L->damaged) {
@@ -2271,11 +2264,11 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
         if (flush_pending(L) < 0) PyErr_Clear();
-        if (et && PyErr_GivenExceptionMatches(et, PyExc_KeyboardInterrupt) && end_interrupted(L) < 0) PyErr_Clear();
+        if (et && PyErr_GivenExceptionMatches(et, PyExc_KeyboardInterrupt) && end_open(L, 1) < 0) PyErr_Clear();
         PyErr_Restore(et, ev, tb);
         return NULL;
     }
-    if (flush_pending(L) < 0 || finish_tuples(L) < 0) return NULL;
+    if (flush_pending(L) < 0 || end_open(L, 0) < 0) return NULL;
     return PyLong_FromLongLong(L->pclock);
 }
 

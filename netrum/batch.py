@@ -86,24 +86,28 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def _spool_for_workers(paths: Sequence[str], options: AnalyzeOptions) -> Spool | None:
-    """gzip inputs decompressed for the lane before the workers start (netrum.capture.spool), so that
-    ``--workers`` on compressed captures gets the lane as one process does; None when nothing is spooled
-    (no gzip input, the lane off, standard input, damaged gzip data, no room)."""
+def _spool_for_lane(readers: list[CaptureReader], options: AnalyzeOptions) -> Spool | None:
+    """gzip inputs decompressed into temporary files the lane can map (netrum.capture.spool); None when no
+    input needs it or the lane is off. The Spool's ``reason`` says why nothing was spooled (standard input,
+    damaged gzip data, no room)."""
     from netrum.lane import available
 
-    if options.engine != "auto" or not available() or "-" in paths:
+    if options.engine != "auto" or not available() or not any(r.format.endswith("+gzip") for r in readers):
         return None
+    from netrum.capture.spool import spool_inputs
+
+    return spool_inputs(readers)
+
+
+def _spool_for_workers(paths: Sequence[str], options: AnalyzeOptions) -> Spool | None:
+    """``_spool_for_lane`` before the workers start, so that ``--workers`` on compressed captures gets the
+    lane as one process does; None when nothing is spooled."""
     readers: list[CaptureReader] = []
     try:
         for p in paths:
             readers.append(open_capture(p, Counters()))
-        if not any(r.format.endswith("+gzip") for r in readers):
-            return None
-        from netrum.capture.spool import spool_inputs
-
-        spool = spool_inputs(readers)
-        if spool.reason:
+        spool = _spool_for_lane(readers, options)
+        if spool is not None and spool.reason:
             spool.close()
             return None
         return spool
@@ -194,22 +198,19 @@ def analyze_files(
     engine = "python"
     lane_stats: dict[str, object] = {}
     analyzer: Analyzer | None = None
-    from netrum.lane import LaneOutcome, available, run_lane, takes
+    from netrum.lane import LaneOutcome, run_lane, takes
 
     spool: Spool | None = None
     lane_readers = readers
     lane_progress = progress
     interrupted_early = False
     try:
-        if options.engine == "auto" and available() and any(r.format.endswith("+gzip") for r in readers):
-            # gzip inputs: decompressed once into temporary files the lane can map (netrum.capture.spool)
-            from netrum.capture.spool import Spool, spool_inputs
-
-            try:
-                spool = spool_inputs(readers)
-            except KeyboardInterrupt:  # Ctrl-C while decompressing: an interrupted run, nothing found yet
-                spool = Spool(list(readers), "interrupted while decompressing")
-                interrupted_early = True
+        try:
+            spool = _spool_for_lane(readers, options)
+        except KeyboardInterrupt:  # Ctrl-C while decompressing: an interrupted run, nothing found yet
+            interrupted_early = True
+            lane_stats["spool"] = "interrupted while decompressing"
+        if spool is not None:
             lane_readers = spool.readers
             lane_stats["spool"] = spool.reason or f"{len(spool.own)} gzip input(s) decompressed for the lane"
             if progress is not None and spool.own:
