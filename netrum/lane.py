@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netrum.capture.pcapfile import MAX_CAPLEN, CaptureReader
+from netrum.capture.pcapfile import DAMAGE, MAX_CAPLEN, CaptureReader
 from netrum.counters import Counters
 from netrum.decode.addr import addr_to_str
 from netrum.decode.frames import Decoder
@@ -140,16 +140,10 @@ def _conninfo(cip: bytes, cport: int, sip: bytes, sport: int, first_ts: int) -> 
     return (conn_id(cip, cport, sip, sport, first_ts), addr_to_str(cip), cport, addr_to_str(sip), sport)
 
 
-# The reader's words for each damage the lane finds (_lane.c DMG_*; capture.pcapfile's report_corrupt).
-_DAMAGE_WORDS = {
-    2: "captured length {}",
-    3: "section header with a bad byte-order magic",
-    4: "block length {}",
-    5: "block lengths disagree",
-    6: "packet block too short",
-    7: "packet for undeclared interface {}",
-    8: "simple packet block without interface",
-    9: "interface description too short",
+# Each damage the lane finds (_lane.c DMG_*) as the reader names it (capture.pcapfile.DAMAGE).
+_DAMAGE_OF_CODE = {
+    2: "caplen", 3: "byte_order", 4: "block_length", 5: "block_lengths", 6: "packet_block_short",
+    7: "undeclared_interface", 8: "spb_without_interface", 9: "idb_short",
 }
 _DMG_TRUNCATED = 1
 
@@ -252,7 +246,7 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
             if code == _DMG_TRUNCATED:
                 report_to[fi].report_truncated(packets, offset)
             else:
-                report_to[fi].report_corrupt(packets, offset, _DAMAGE_WORDS[code].format(value))
+                report_to[fi].report_corrupt(packets, offset, DAMAGE[_DAMAGE_OF_CODE[code]].format(value))
         own_frame = analyzer.own_frame
 
         def frame(index: int, ts: int, data: bytes, clock: int, owner: int, linktype: int) -> tuple[int, int]:

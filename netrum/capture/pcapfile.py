@@ -69,6 +69,18 @@ def _max_caplen(snaplen: int) -> int:
     return min(MAX_CAPLEN, max(2 * snaplen, 65535))
 
 
+# What report_corrupt says of each impossible record or block (also the compiled lane's words: netrum.lane).
+DAMAGE = {
+    "caplen": "captured length {}",
+    "byte_order": "section header with a bad byte-order magic",
+    "block_length": "block length {}",
+    "block_lengths": "block lengths disagree",
+    "packet_block_short": "packet block too short",
+    "undeclared_interface": "packet for undeclared interface {}",
+    "spb_without_interface": "simple packet block without interface",
+    "idb_short": "interface description too short",
+}
+
 RELEASE_BYTES = 32 * 1024 * 1024  # consumed capture bytes returned to the kernel at a time (mmap reads)
 
 
@@ -370,7 +382,7 @@ class CaptureReader:
                     break
                 sec, frac, caplen, wirelen = unpack(mm, pos)
                 if caplen > max_caplen:
-                    self.report_corrupt(packets, pos, f"captured length {caplen}")
+                    self.report_corrupt(packets, pos, DAMAGE["caplen"].format(caplen))
                     break
                 end = pos + 16 + caplen
                 if end > size:
@@ -416,7 +428,7 @@ class CaptureReader:
                     break
                 sec, frac, caplen, wirelen = unpack(buf, p)
                 if caplen > max_caplen:
-                    self.report_corrupt(packets, base + p, f"captured length {caplen}")
+                    self.report_corrupt(packets, base + p, DAMAGE["caplen"].format(caplen))
                     break
                 end = p + 16 + caplen
                 if end > len(buf) and not eof:
@@ -473,12 +485,12 @@ class CaptureReader:
                     elif bom == b"\x1a\x2b\x3c\x4d":
                         order = ">"
                     else:
-                        self.report_corrupt(packets, base + p, "section header with a bad byte-order magic")
+                        self.report_corrupt(packets, base + p, DAMAGE["byte_order"])
                         break
                     ifaces = []
                 btype, blen = struct.unpack_from(order + "II", buf, p)
                 if blen < 12 or blen % 4 or blen > MAX_BLOCK_BYTES:
-                    self.report_corrupt(packets, base + p, f"block length {blen}")
+                    self.report_corrupt(packets, base + p, DAMAGE["block_length"].format(blen))
                     break
                 if len(buf) - p < blen and not eof:
                     buf, base, p, eof = _refill(read, buf, base, p, blen)
@@ -486,7 +498,7 @@ class CaptureReader:
                     self.report_truncated(packets, base + p)
                     break
                 if struct.unpack_from(order + "I", buf, p + blen - 4)[0] != blen:
-                    self.report_corrupt(packets, base + p, "block lengths disagree")
+                    self.report_corrupt(packets, base + p, DAMAGE["block_lengths"])
                     break
                 body = p + 8
                 body_end = p + blen - 4
@@ -494,7 +506,7 @@ class CaptureReader:
                 frame: Frame | None = None
                 if btype == BLOCK_EPB or btype == BLOCK_PB:
                     if body_end - body < 20:
-                        self.report_corrupt(packets, base + p, "packet block too short")
+                        self.report_corrupt(packets, base + p, DAMAGE["packet_block_short"])
                         break
                     if btype == BLOCK_EPB:
                         if_id, ts_hi, ts_lo, caplen, wirelen = struct.unpack_from(order + "IIIII", buf, body)
@@ -503,17 +515,17 @@ class CaptureReader:
                             order + "HHIIII", buf, body
                         )
                     if if_id >= len(ifaces):
-                        self.report_corrupt(packets, base + p, f"packet for undeclared interface {if_id}")
+                        self.report_corrupt(packets, base + p, DAMAGE["undeclared_interface"].format(if_id))
                         break
                     linktype, num, den, offset_ns, max_caplen = ifaces[if_id]
                     if caplen > max_caplen or body + 20 + caplen > body_end:
-                        self.report_corrupt(packets, base + p, f"captured length {caplen}")
+                        self.report_corrupt(packets, base + p, DAMAGE["caplen"].format(caplen))
                         break
                     ts = ((ts_hi << 32) | ts_lo) * num // den + offset_ns
                     frame = (ts, linktype, buf[body + 20 : body + 20 + caplen], wirelen)
                 elif btype == BLOCK_SPB:
                     if not ifaces or body_end - body < 4:
-                        self.report_corrupt(packets, base + p, "simple packet block without interface")
+                        self.report_corrupt(packets, base + p, DAMAGE["spb_without_interface"])
                         break
                     wirelen = struct.unpack_from(order + "I", buf, body)[0]
                     linktype, _, _, _, max_caplen = ifaces[0]
@@ -522,7 +534,7 @@ class CaptureReader:
                     frame = (max(last_ts, 0), linktype, buf[body + 4 : body + 4 + caplen], wirelen)
                 elif btype == BLOCK_IDB:
                     if body_end - body < 8:
-                        self.report_corrupt(packets, base + p, "interface description too short")
+                        self.report_corrupt(packets, base + p, DAMAGE["idb_short"])
                         break
                     ifaces.append(_parse_idb(buf, body, body_end, order))
                 elif btype != PCAPNG_SHB:

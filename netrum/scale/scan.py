@@ -21,7 +21,7 @@ from __future__ import annotations
 import mmap
 import struct
 
-from netrum.capture.pcapfile import RELEASE_BYTES, CaptureReader
+from netrum.capture.pcapfile import DAMAGE, RELEASE_BYTES, CaptureReader
 from netrum.pipeline import Analyzer, peek_endpoints
 
 # From the 12th byte of an Ethernet frame: ethertype, then an option-less IPv4 header and the TCP ports.
@@ -96,7 +96,7 @@ def scan_pcap(reader: CaptureReader, analyzer: Analyzer, floor_ts_ns: int | None
                 break
             sec, frac, caplen, wirelen = rec(mm, pos)
             if caplen > max_caplen:
-                reader.report_corrupt(packets, pos, f"captured length {caplen}")
+                reader.report_corrupt(packets, pos, DAMAGE["caplen"].format(caplen))
                 break
             end = pos + 16 + caplen
             if end > size:
