@@ -31,6 +31,9 @@
 #define SECOND_NS 1000000000LL
 #define MARGIN_NS (2 * SECOND_NS)       /* safety margin around the reference's once-a-second sweeps */
 #define RELEASE_BYTES (32LL * 1024 * 1024)
+/* L->pass: 1 marks the connections, 2 analyses; PASS_RECOUNT counts the capture again up to where an
+ * interrupted pass 2 stopped (recount_capture). */
+#define PASS_RECOUNT 3
 /* The walk asks for every cache line this far ahead of the record it reads. The next record's place is
  * known only once this one's header is read, so a plain walk waits on memory at every record (about half
  * of a pass over a 1 GB capture on these machines, scripts/bench_stages); a stream of prefetches ahead of
@@ -285,6 +288,7 @@ typedef struct {
     long long cclock;      /* max timestamp over fast-path TCP frames (the lane's own decisions) */
     /* pass 1 results */
     long long frames, packets, wire, cut, cut_bytes, ooo, first_ts, last_ts;
+    long long frames_read, recount_upto; /* frames read by the walk so far; where PASS_RECOUNT stops */
     long long nonfast_n, nonfast_cap; long long *nonfast; /* (index, ts, offset, caplen, cclock) x n */
     int damaged;           /* the lane stands aside: 3 too many frames for Python, 4 pcapng beyond it */
     long long ng_unsupported; /* pass 1: pcapng blocks of other types (capture_unsupported_block) */
@@ -1623,7 +1627,7 @@ static int ng_next(Lane *L, File *F, Py_ssize_t *pos, long long *ts, uint32_t *c
                 int r = ng_idb(L, F, b, be, F->max_caplen);
                 if (r == -2) return -2;
                 if (r < 0) { L->damaged = 4; return -3; }
-            } else if (btype != NG_SHB && L->pass == 1) {
+            } else if (btype != NG_SHB && L->pass != 2) {
                 L->ng_unsupported++;
             }
             continue;
@@ -1662,12 +1666,13 @@ static int walk(Lane *L) {
     L->last_sweep = NEVER;
     L->events_i = 0;
     L->done_bytes = 0;
+    L->frames_read = 0;
     for (int fi = 0; fi < L->nfiles && !L->damaged; fi++) {
     File *F = &L->files[fi];
     L->cur_file = fi;
     L->base = F->view.buf; L->size = F->view.len; L->data_off = F->data_off;
     L->swapped = F->swapped; L->ns_unit = F->ns_unit; L->max_caplen = F->max_caplen;
-    if (L->pass == 1) { F->min_ts = NEVER; F->max_ts = NEVER; F->packets = 0; }
+    if (L->pass != 2) { F->min_ts = NEVER; F->max_ts = NEVER; F->packets = 0; }
     F->ng_swapped = 0; F->nif = 0; F->ng_last_ts = -1; F->dmg = DMG_NONE;
     const uint8_t *base = L->base;
     Py_ssize_t size = L->size, pos = L->data_off;
@@ -1683,7 +1688,9 @@ static int walk(Lane *L) {
             madvise((void *)(base + released), (size_t)(upto - released), MADV_DONTNEED);
             released = upto; next_release = upto + RELEASE_BYTES;
         }
-        if ((idx & 8191) == 0 && idx && call_progress(L, L->done_bytes + pos) < 0) return -1;
+        if (L->pass == PASS_RECOUNT) {
+            if (idx == L->recount_upto) break;
+        } else if ((idx & 8191) == 0 && idx && call_progress(L, L->done_bytes + pos) < 0) return -1;
         long long ts;
         uint32_t caplen, wirelen;
         const uint8_t *data;
@@ -1706,7 +1713,8 @@ static int walk(Lane *L) {
             pos = end;
         }
         idx++;
-        if (L->pass == 1) {
+        L->frames_read = idx;
+        if (L->pass != 2) {
             if (wirelen > caplen) { L->cut++; L->cut_bytes += wirelen - caplen; }
             L->wire += wirelen;
             L->packets++;
@@ -1718,6 +1726,7 @@ static int walk(Lane *L) {
             if (F->min_ts == NEVER || ts < F->min_ts) F->min_ts = ts;
             if (F->max_ts == NEVER || ts > F->max_ts) F->max_ts = ts;
             if (note_linktype(L, linktype) < 0) { L->damaged = 4; break; }
+            if (L->pass == PASS_RECOUNT) continue;
         }
         Seg s;
         if (L->events_i < L->events_n && L->events[2 * L->events_i] == idx) {
@@ -1808,6 +1817,21 @@ static int walk(Lane *L) {
     }
     L->frames = idx;
     return 0;
+}
+
+/* Ctrl-C stopped pass 2 after L->frames_read frames: the capture's figures (frames, packets, bytes, span,
+ * link types...) become those of the frames read, as the reader's are when the reference stops there, not
+ * pass 1's of the whole capture. Walks the records again (only the records: no decoding, no analysis). */
+static void recount_capture(Lane *L) {
+    long long upto = L->frames_read;
+    L->frames = L->packets = L->wire = L->cut = L->cut_bytes = L->ooo = 0;
+    L->first_ts = L->last_ts = NEVER;
+    L->ng_unsupported = 0; L->n_linktypes = 0;
+    L->pass = PASS_RECOUNT;
+    L->recount_upto = upto;
+    (void)walk(L);
+    L->pass = 2;
+    L->frames = upto;
 }
 
 /* End of capture, pass 1: connections that the reference would end with something pending are tainted;
@@ -2274,7 +2298,10 @@ static PyObject *Lane_run(Lane *L, PyObject *args) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
         if (flush_pending(L) < 0) PyErr_Clear();
-        if (et && PyErr_GivenExceptionMatches(et, PyExc_KeyboardInterrupt) && end_open(L, 1) < 0) PyErr_Clear();
+        if (et && PyErr_GivenExceptionMatches(et, PyExc_KeyboardInterrupt)) {
+            if (end_open(L, 1) < 0) PyErr_Clear();
+            recount_capture(L);
+        }
         PyErr_Restore(et, ev, tb);
         return NULL;
     }

@@ -63,8 +63,9 @@ def main() -> None:
               help="Run the workers on dask.distributed: a scheduler address (tcp://host:8786; captures "
                    "must be readable at the same paths on every worker) or 'local' for a local cluster.")
 @click.option("--engine", type=click.Choice(["auto", "python"]), default="auto", show_default=True,
-              help="auto: clean connections of a classic pcap file are analysed by the compiled lane "
-                   "(same output, several times faster); python: the pure-Python reference only.")
+              help="auto: clean connections of pcap and pcapng files (gzip'd ones once decompressed to "
+                   "$TMPDIR) are analysed by the compiled lane (same output, many times faster); python: the "
+                   "pure-Python reference only.")
 @click.option("--routes", "routes_file", type=click.Path(exists=True, dir_okay=False),
               help="Declared routes, one per line: '[METHOD] /users/{id}/orders/{oid} [name]'; they take "
                    "precedence over learned routes.")

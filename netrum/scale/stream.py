@@ -55,16 +55,34 @@ def _widen_pipe(conn: Connection) -> None:
         pass
 
 
+def _interrupt_once(signum: int, frame: object) -> None:
+    """An analysing process's Ctrl-C (from the terminal, or passed on by the parent): the reading stops as
+    in one process (the analysis ends marked interrupted); any further one is ignored, so that what was
+    found and the run's figures still reach the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _child(task: PartitionTask, conn: Connection) -> None:
     """The analysing process: transactions to ``conn``, each message tagged by its first byte: ``P`` the
     lane's, packed (netrum.lane.unpack_transactions reads them), ``M`` the Python analyzer's, a marshal'd
     list of field tuples (with several children, (emission key, fields) pairs), ``M`` + None at the end;
-    then the run's figures (pickled). Messages keep the order in which the transactions were emitted."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it ends us if it must
+    then the run's figures (pickled). Messages keep the order in which the transactions were emitted.
+    Ctrl-C ends the analysis where it is (``_interrupt_once``); it is held off while a message is written,
+    so that no message is cut."""
+    signal.signal(signal.SIGINT, _interrupt_once)
     _widen_pipe(conn)
     keyed = task.n > 1
     batch: list[object] = []
-    send = conn.send_bytes
+    raw_send = conn.send_bytes
+    hold = {signal.SIGINT}
+
+    def send(data: bytes) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, hold)
+        try:
+            raw_send(data)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, hold)
 
     def send_batch() -> None:
         send(b"M" + marshal.dumps(batch))
@@ -95,6 +113,7 @@ def _child(task: PartitionTask, conn: Connection) -> None:
                    "interrupted": done.interrupted, "lane": done.lane_stats}
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which writes what it has
         figures = {"fatal": f"{type(e).__name__}: {e}"}
+    signal.pthread_sigmask(signal.SIG_BLOCK, hold)  # from here on, only what was found is sent
     if batch:
         send_batch()
     send(b"M" + marshal.dumps(None))
@@ -184,6 +203,26 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     figures: list[dict[str, object]] = []
     interrupted = False
     problems: list[str] = []
+    asked_to_stop = [False]
+
+    def on_ctrl_c(signum: int, frame: object) -> None:
+        # The first Ctrl-C stops the analysing processes (the terminal's reaches them too; this one is for a
+        # signal sent to this process alone); what they found and their figures are still written. A second
+        # one stops the writing at once.
+        if asked_to_stop[0]:
+            raise KeyboardInterrupt
+        asked_to_stop[0] = True
+        for proc in children:
+            if proc.pid is not None:
+                try:
+                    os.kill(proc.pid, signal.SIGINT)
+                except OSError:
+                    pass
+
+    try:
+        previous: Any = signal.signal(signal.SIGINT, on_ctrl_c)
+    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+        previous = None
     try:
         if n == 1:
             for tx in _stream(conns[0], False, figures):
@@ -201,10 +240,13 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
         for proc in children:
             proc.terminate()
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         for c in conns:
             c.close()
         for proc in children:
             proc.join()
+    interrupted = interrupted or asked_to_stop[0]
     sinks.writer.close()
     counters = Counters()
     linktypes: set[int] = set()

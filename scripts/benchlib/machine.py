@@ -41,3 +41,31 @@ def machine_info(python: str) -> dict[str, str]:
         "tshark": _version(["tshark", "--version"]),
         "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+
+
+# A fixed piece of pure CPU work in the interpreter that runs netrum (about 0.5 s here): no I/O, no shared
+# data, so N copies at once could each run as fast as one alone if the machine had N free cores.
+_SPIN = "s = 0\nfor i in range(10_000_000):\n    s += i * i\n"
+
+
+def parallel_ceiling(python: str, n: int, reps: int = 5) -> dict[str, object]:
+    """What N processes give on this machine when nothing limits them but the machine: the same CPU-bound
+    work run alone, then N copies at once, ``reps`` times in turn. The ceiling of one round is
+    N x (time alone) / (time of the slowest copy at once): 2.0 on two free cores; less when the cores are
+    shared (a VM's vCPUs on busy hosts, SMT siblings). ``--workers N`` cannot beat it."""
+    import statistics
+
+    def timed(copies: int) -> float:
+        start = time.perf_counter()
+        procs = [subprocess.Popen([python, "-c", _SPIN]) for _ in range(copies)]
+        for p in procs:
+            p.wait()
+        return time.perf_counter() - start
+
+    rounds = []
+    for _ in range(reps):
+        alone = timed(1)
+        together = timed(n)
+        rounds.append(round(n * alone / together, 2))
+    return {"processes": n, "rounds": rounds, "median": statistics.median(rounds), "min": min(rounds),
+            "max": max(rounds)}

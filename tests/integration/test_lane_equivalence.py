@@ -167,6 +167,52 @@ def test_ctrl_c_in_the_second_pass_keeps_the_open_exchanges(tmp_path: Path) -> N
         rows = list(csv.DictReader(fh))
     ended = [r for r in rows if "no_response" in r["notes"] or "truncated_response" in r["notes"]]
     assert 0 < len(rows) < 16 * 360 and ended, f"{len(rows)} rows, {len(ended)} ended by the interruption"
+    # The capture's figures are those of the frames read before the stop, not the first pass's of the whole
+    # file: the health beside the partial results counts what they came from.
+    read = got.counters["capture_packets"]
+    assert 0 < read < len(packets) and read == got.lane_stats["frames"], (read, len(packets))
+    assert got.counters["capture_bytes"] == sum(len(f) for _, f in packets[:read])
+    assert (got.first_ts_ns, got.last_ts_ns) == (packets[0][0], packets[read - 1][0])
+    assert got.counters["tcp_packets"] == read  # every frame read is a TCP segment, and counted once
+
+
+def test_ctrl_c_in_a_callback_of_the_second_pass_counts_the_frames_read(tmp_path: Path) -> None:
+    """Ctrl-C lands in whatever Python code the lane is calling: here the sink, mid-frame (a real SIGINT
+    most often does, as transactions reach it one by one). The capture's figures are still those of the
+    frames read up to that frame."""
+    from netrum.capture.pcapfile import open_capture
+    from netrum.counters import Counters
+    from netrum.lane import run_lane
+    from netrum.limits import Limits
+    from netrum.pipeline import Analyzer
+
+    packets: list[Packet] = []
+    for k in range(4):
+        c = Conn(packets, f"10.0.2.{k + 1}", 43000 + k)
+        t = c.handshake(T0 + k * 41 * US)
+        for i in range(200):
+            t = c.exchange(t + 300 * US, req(target=f"/s{k}/{i}"), resp(body=blob(100 + i % 30, i)))
+        c.fin(t)
+    packets.sort(key=lambda p: p[0])
+    path = write_pcap(tmp_path / "sink.pcap", packets)
+    seen = [0]
+
+    def sink(tx: object) -> None:
+        seen[0] += 1
+        if seen[0] == 300:
+            raise KeyboardInterrupt
+
+    counters = Counters()
+    reader = open_capture(str(path), counters)
+    analyzer = Analyzer(sink, Limits(), counters=counters, partition=(0, 1))
+    outcome = run_lane([reader], analyzer, Limits())
+    reader.close()
+    assert outcome.used and outcome.interrupted
+    read = counters["capture_packets"]
+    assert 0 < read < len(packets) and read == analyzer.frames, (read, len(packets))
+    assert counters["capture_bytes"] == sum(len(f) for _, f in packets[:read])
+    assert analyzer.last_ts_ns == packets[read - 1][0]
+    assert counters["tcp_packets"] == read
 
 
 def test_ctrl_c_in_the_first_pass_ends_the_run(tmp_path: Path) -> None:
