@@ -111,9 +111,11 @@ def _child(task: PartitionTask, conn: Connection) -> None:
         figures = {"counters": dict(done.counters), "first": a.first_ts_ns, "last": a.last_ts_ns, "frames": a.frames,
                    "linktypes": sorted(a.linktypes), "problems": done.problems, "error": done.internal_error,
                    "interrupted": done.interrupted, "lane": done.lane_stats}
+    except KeyboardInterrupt:  # outside the reading (which ends interrupted): between steps of the analysis
+        figures = {"fatal": "interrupted before it could report its figures", "interrupted": True}
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which writes what it has
         figures = {"fatal": f"{type(e).__name__}: {e}"}
-    signal.pthread_sigmask(signal.SIG_BLOCK, hold)  # from here on, only what was found is sent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # from here on, only what was found is sent
     if batch:
         send_batch()
     send(b"M" + marshal.dumps(None))
@@ -255,7 +257,11 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     lane_used = bool(figures)
     for i, f in enumerate(figures):
         if "fatal" in f:
-            problems.append(f"internal error in an analysing process: {f['fatal']}")
+            if f.get("interrupted"):
+                interrupted = True
+                problems.append(f"an analysing process was {f['fatal']}")
+            else:
+                problems.append(f"internal error in an analysing process: {f['fatal']}")
             lane_used = False
             continue
         counters.merge(f["counters"])  # type: ignore[arg-type]
