@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from netrum.batch import AnalyzeOptions, analyze_files
+from netrum.counters import Counters
 from netrum.http.consumer import make_config
 
 from .groundtruth import COMMITTED_PCAP, REPO_ROOT, Capture, RunNetrum
@@ -136,21 +137,39 @@ def test_corpus_capture(pcap: Path, tmp_path: Path) -> None:
     check(pair, "lane", CORPUS_MAY_STAND_ASIDE.get(pcap.name, ""))
 
 
+def keepalive_pcap(path: Path, conns: int, exchanges: int, net: str, port: int, spacing_us: int,
+                   body: int) -> tuple[Path, list[Packet]]:
+    """``conns`` clean keep-alive connections side by side, ``exchanges`` each, then FIN: the capture and
+    its frames in file order."""
+    packets: list[Packet] = []
+    for k in range(conns):
+        c = Conn(packets, f"{net}.{k + 1}", port + k)
+        t = c.handshake(T0 + k * spacing_us * US)
+        for i in range(exchanges):
+            t = c.exchange(t + 300 * US, req(target=f"/{net}/{k}/{i}"), resp(body=blob(body + i % 50, i)))
+        c.fin(t)
+    packets.sort(key=lambda p: p[0])
+    return write_pcap(path, packets), packets
+
+
+def assert_counts_the_frames_read(counters: Counters, frames: int, first_ts: int | None, last_ts: int | None,
+                                  packets: list[Packet]) -> None:
+    """The capture's figures of an interrupted run are those of the frames read before the stop, not the
+    first pass's of the whole file: the health beside the partial results counts what they came from."""
+    read = counters["capture_packets"]
+    assert 0 < read < len(packets) and read == frames, (read, frames, len(packets))
+    assert counters["capture_bytes"] == sum(len(f) for _, f in packets[:read])
+    assert (first_ts, last_ts) == (packets[0][0], packets[read - 1][0])
+    assert counters["tcp_packets"] == read  # every frame read is a TCP segment, and counted once
+
+
 def test_ctrl_c_in_the_second_pass_keeps_the_open_exchanges(tmp_path: Path) -> None:
     """Ctrl-C while the lane analyses (raised from the progress callback, as the CLI's bar would see it):
     the run is marked interrupted and the exchanges of the connections still open in C are written, ended
     where the reading stopped (no_response, truncated_response), as Analyzer.finish ends the reference's.
     The capture: 16 clean keep-alive connections side by side (30,000 frames), none of which ends with an
     unanswered request unless cut."""
-    packets: list[Packet] = []
-    for k in range(16):
-        c = Conn(packets, f"10.0.1.{k + 1}", 42000 + k)
-        t = c.handshake(T0 + k * 37 * US)
-        for i in range(360):
-            t = c.exchange(t + 300 * US, req(target=f"/c{k}/{i}"), resp(body=blob(200 + i % 50, i)))
-        c.fin(t)
-    packets.sort(key=lambda p: p[0])
-    path = write_pcap(tmp_path / "busy.pcap", packets)
+    path, packets = keepalive_pcap(tmp_path / "busy.pcap", 16, 360, "10.0.1", 42000, 37, 200)
     size = path.stat().st_size
     seen = [0, 0]
 
@@ -167,13 +186,8 @@ def test_ctrl_c_in_the_second_pass_keeps_the_open_exchanges(tmp_path: Path) -> N
         rows = list(csv.DictReader(fh))
     ended = [r for r in rows if "no_response" in r["notes"] or "truncated_response" in r["notes"]]
     assert 0 < len(rows) < 16 * 360 and ended, f"{len(rows)} rows, {len(ended)} ended by the interruption"
-    # The capture's figures are those of the frames read before the stop, not the first pass's of the whole
-    # file: the health beside the partial results counts what they came from.
-    read = got.counters["capture_packets"]
-    assert 0 < read < len(packets) and read == got.lane_stats["frames"], (read, len(packets))
-    assert got.counters["capture_bytes"] == sum(len(f) for _, f in packets[:read])
-    assert (got.first_ts_ns, got.last_ts_ns) == (packets[0][0], packets[read - 1][0])
-    assert got.counters["tcp_packets"] == read  # every frame read is a TCP segment, and counted once
+    assert_counts_the_frames_read(got.counters, int(got.lane_stats["frames"]),  # type: ignore[call-overload]
+                                  got.first_ts_ns, got.last_ts_ns, packets)
 
 
 def test_ctrl_c_in_a_callback_of_the_second_pass_counts_the_frames_read(tmp_path: Path) -> None:
@@ -181,20 +195,11 @@ def test_ctrl_c_in_a_callback_of_the_second_pass_counts_the_frames_read(tmp_path
     most often does, as transactions reach it one by one). The capture's figures are still those of the
     frames read up to that frame."""
     from netrum.capture.pcapfile import open_capture
-    from netrum.counters import Counters
     from netrum.lane import run_lane
     from netrum.limits import Limits
     from netrum.pipeline import Analyzer
 
-    packets: list[Packet] = []
-    for k in range(4):
-        c = Conn(packets, f"10.0.2.{k + 1}", 43000 + k)
-        t = c.handshake(T0 + k * 41 * US)
-        for i in range(200):
-            t = c.exchange(t + 300 * US, req(target=f"/s{k}/{i}"), resp(body=blob(100 + i % 30, i)))
-        c.fin(t)
-    packets.sort(key=lambda p: p[0])
-    path = write_pcap(tmp_path / "sink.pcap", packets)
+    path, packets = keepalive_pcap(tmp_path / "sink.pcap", 4, 200, "10.0.2", 43000, 41, 100)
     seen = [0]
 
     def sink(tx: object) -> None:
@@ -208,11 +213,7 @@ def test_ctrl_c_in_a_callback_of_the_second_pass_counts_the_frames_read(tmp_path
     outcome = run_lane([reader], analyzer, Limits())
     reader.close()
     assert outcome.used and outcome.interrupted
-    read = counters["capture_packets"]
-    assert 0 < read < len(packets) and read == analyzer.frames, (read, len(packets))
-    assert counters["capture_bytes"] == sum(len(f) for _, f in packets[:read])
-    assert analyzer.last_ts_ns == packets[read - 1][0]
-    assert counters["tcp_packets"] == read
+    assert_counts_the_frames_read(counters, analyzer.frames, analyzer.first_ts_ns, analyzer.last_ts_ns, packets)
 
 
 def test_ctrl_c_in_the_first_pass_ends_the_run(tmp_path: Path) -> None:
