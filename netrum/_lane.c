@@ -2339,50 +2339,6 @@ static PyObject *Lane_stats(Lane *L, PyObject *Py_UNUSED(ignored)) {
     return r;
 }
 
-/* partition(k, n): the 4-tuples this Lane analyses from the next pass on (as the constructor's ``part``):
- * pass 1 may be shared between processes by 4-tuple (each scans as k of n, their tainted sets are
- * joined with taints()/add_taints()), pass 2 then run as (0, 1). Before run() only. */
-static PyObject *Lane_partition(Lane *L, PyObject *args) {
-    int k, n;
-    if (!PyArg_ParseTuple(args, "ii", &k, &n)) return NULL;
-    if (L->pass > 1) { PyErr_SetString(PyExc_RuntimeError, "partition() after run()"); return NULL; }
-    if (n < 1 || n > 64 || k < 0 || k >= n) { PyErr_SetString(PyExc_ValueError, "need 0 <= k < n <= 64"); return NULL; }
-    L->part_k = k; L->part_n = n;
-    Py_RETURN_NONE;
-}
-
-/* taints() -> bytes: the incarnations pass 1 gave to Python (their first frames' indexes, native long
- * longs, in no order): those of this Lane's own 4-tuples and those with frames only Python decodes. */
-static PyObject *Lane_taints(Lane *L, PyObject *Py_UNUSED(ignored)) {
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(L->tainted.len * sizeof(long long)));
-    if (!out) return NULL;
-    long long *w = (long long *)PyBytes_AS_STRING(out);
-    for (size_t i = 0; i < L->tainted.cap; i++)
-        if (L->tainted.v[i]) *w++ = L->tainted.v[i];
-    return out;
-}
-
-/* add_taints(bytes): join another share's taints() to this Lane's (after its own scan(), before run()). */
-static PyObject *Lane_add_taints(Lane *L, PyObject *args) {
-    Py_buffer b;
-    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
-    if (L->pass != 1 || b.len % (Py_ssize_t)sizeof(long long)) {
-        PyBuffer_Release(&b);
-        PyErr_SetString(PyExc_ValueError, "add_taints(): taints() of another share, after scan() and before run()");
-        return NULL;
-    }
-    const long long *v = (const long long *)b.buf;
-    for (Py_ssize_t i = 0; i < b.len / (Py_ssize_t)sizeof(long long); i++) {
-        if (v[i] < 1 || idxset_add(&L->tainted, v[i]) < 0) {
-            PyBuffer_Release(&b);
-            if (v[i] < 1) { PyErr_SetString(PyExc_ValueError, "add_taints(): frame indexes start at 1"); return NULL; }
-            return PyErr_NoMemory();
-        }
-    }
-    PyBuffer_Release(&b);
-    Py_RETURN_NONE;
-}
-
 static PyObject *Lane_span(Lane *L, PyObject *Py_UNUSED(ignored)) {
     if (L->first_ts == NEVER) return Py_BuildValue("(OO)", Py_None, Py_None);
     return Py_BuildValue("(LL)", L->first_ts, L->last_ts);
@@ -2441,9 +2397,6 @@ static PyObject *Lane_release(Lane *L, PyObject *Py_UNUSED(ignored)) {
 static PyMethodDef Lane_methods[] = {
     {"scan", (PyCFunction)Lane_scan, METH_VARARGS, "pass 1: find the 4-tuples that leave the clean path"},
     {"nonfast", (PyCFunction)Lane_nonfast, METH_NOARGS, "frames the fast decoder did not take"},
-    {"partition", (PyCFunction)Lane_partition, METH_VARARGS, "the share (k, n) of 4-tuples analysed from now on"},
-    {"taints", (PyCFunction)Lane_taints, METH_NOARGS, "the incarnations pass 1 gave to Python, packed"},
-    {"add_taints", (PyCFunction)Lane_add_taints, METH_VARARGS, "join another share's taints() before run()"},
     {"run", (PyCFunction)Lane_run, METH_VARARGS, "pass 2: analyse clean connections, hand the rest to Python"},
     {"counters", (PyCFunction)Lane_counters, METH_NOARGS, "the lane's counts (netrum.counters names)"},
     {"stats", (PyCFunction)Lane_stats, METH_NOARGS, "how the work was split"},

@@ -148,98 +148,10 @@ _DAMAGE_OF_CODE = {
 _DMG_TRUNCATED = 1
 
 
-Shared = tuple[bytes, int, dict[str, int]]  # another process's half of the first pass (``scan_share``)
-
-
-def _open_lane(readers: list[CaptureReader], limits: Limits, part: tuple[int, int],
-               ports: frozenset[int] | None, addrs: frozenset[bytes] | None,
-               consumer_cfg: ConsumerConfig | None) -> tuple[Any, list[Any]] | LaneOutcome:
-    """A Lane over the readers' mapped files, with its mappings, or why the lane stands aside."""
-    if _lane is None:
-        return LaneOutcome(False, "extension not built")
-    maps = [r.mmap_buffer() for r in readers]
-    if not maps or any(mm is None for mm in maps):
-        return LaneOutcome(False, "not mmap-able pcap or pcapng files")
-    files = []
-    for r, mm in zip(readers, maps):
-        if r.is_pcapng:  # blocks, interfaces and byte order are read by the lane (capture.pcapfile's rules)
-            files.append((mm, 0, 0, False, 0, MAX_CAPLEN, True))
-            continue
-        order, ns_unit, max_caplen, linktype, data_off = r.pcap_params()
-        files.append((mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen,
-                      False))
-    consumer, aside = _consumer_setup(consumer_cfg)
-    if aside:
-        return LaneOutcome(False, aside)
-    lane = _lane.Lane(
-        files,
-        (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
-         limits.max_headers, limits.max_pending_requests, limits.max_uri_chars, limits.max_tunnel_depth),
-        part,
-        None if ports is None else sorted(ports),
-        None if addrs is None else sorted(addrs),
-        consumer,
-    )
-    return lane, maps
-
-
-def _foreign_events(lane: Any, maps: list[Any], limits: Limits, frames: int, max_live: int,
-                    takes: Callable[[Any], bool] | None
-                    ) -> list[tuple[int, int, bytes, int, bytes, int]] | LaneOutcome:
-    """After a first scan: the TCP segments of the frames the C decoder does not take, or why the lane
-    stands aside (too many connections at once, too many such frames).
-
-    Those frames are decoded here (a scratch decoder: they are decoded and counted again in pass 2). Their
-    4-tuples are Python's; their TCP segments move the packet clock, so the first pass is run again with
-    them when there are any (the lane's sweeps must fall when the reference's do). ``takes``: the
-    analyzer's --port/--server filter (a segment it leaves out moves no clock: it stays a plain frame)."""
-    if max_live * 2 > limits.max_flows:
-        return LaneOutcome(False, f"{max_live} connections at once: too close to max_flows")
-    nonfast = lane.nonfast()
-    if frames and len(nonfast) > MAX_NONFAST_SHARE * frames:
-        return LaneOutcome(False, f"{len(nonfast)} of {frames} frames need the general decoder")
-    decoder = Decoder(Counters(), limits)
-    events: list[tuple[int, int, bytes, int, bytes, int]] = []
-    for index, ts, off, caplen, f, linktype in nonfast:
-        seg = decoder.decode(ts, linktype, maps[f][off:off + caplen])
-        if seg is not None and (takes is None or takes(seg)):
-            events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))
-    if frames and len(events) > MAX_FOREIGN_TCP_SHARE * frames:
-        return LaneOutcome(False, f"{len(events)} of {frames} frames are TCP segments that need the general decoder")
-    return events
-
-
-def scan_share(readers: list[CaptureReader], limits: Limits, k: int, n: int,
-               consumer: ConsumerConfig | None) -> Shared | None:
-    """Share k of n of the first pass over the readers' files (no --port/--server filter), for a process
-    whose ``run_lane`` got ``share``: the incarnations of this share's 4-tuples the first pass gives to
-    Python (``Lane.taints``), how many 4-tuples and why. None where that run would stand aside or could not
-    take it (it then scans the whole itself). Each frame index names the same frame in both processes."""
-    opened = _open_lane(readers, limits, (k, n), None, None, consumer)
-    if isinstance(opened, LaneOutcome):
-        return None
-    lane, maps = opened
-    try:
-        status, frames, max_live = lane.scan(None)
-        if status != "ok":
-            return None
-        events = _foreign_events(lane, maps, limits, frames, max_live, None)
-        if isinstance(events, LaneOutcome):
-            return None
-        if events:
-            lane.scan(None, events)
-        stats = lane.stats()
-        return lane.taints(), int(stats["flows_python"]), dict(stats["python_because"])
-    finally:
-        lane.release()
-        del maps
-
-
 def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
              progress: Callable[[int], None] | None = None,
              packed_sink: Callable[[bytes], None] | None = None,
-             report_to: list[CaptureReader] | None = None,
-             share: Callable[[], Shared | None] | None = None) -> LaneOutcome:
+             report_to: list[CaptureReader] | None = None) -> LaneOutcome:
     """Analyse the readers' files with the lane, feeding ``analyzer`` the frames that are not the lane's.
     Several files (rotated captures) are one stream, read one after the other in time order: the lane
     stands aside unless each file ends before the next begins (then that is capture.pcapfile.read_merged's
@@ -253,25 +165,38 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
     ``packed_sink``: the lane's own transactions reach it packed, as bytes (to be streamed to another process
     and rebuilt there by ``unpack_transactions``), a buffer at a time, always before anything the Python
     analyzer emits after them; with the emission key of each when partitioned. ``report_to``: the readers that report
-    damage, one per reader (the original files when ``readers`` are spooled copies); ``readers`` by default.
-    ``share``: another process scans the other half of the 4-tuples in the first pass (``scan_share`` with
-    share 1 of 2) while this one scans share 0; ``share()`` waits for its result (None: this one then scans
-    the whole). One process only (``partition`` (0, 1)), without --port/--server filters."""
+    damage, one per reader (the original files when ``readers`` are spooled copies); ``readers`` by default."""
     report_to = readers if report_to is None else report_to
+    if _lane is None:
+        return LaneOutcome(False, "extension not built")
+    maps = [r.mmap_buffer() for r in readers]
+    if not maps or any(mm is None for mm in maps):
+        return LaneOutcome(False, "not mmap-able pcap or pcapng files")
+    files = []
+    for r, mm in zip(readers, maps):
+        if r.is_pcapng:  # blocks, interfaces and byte order are read by the lane (capture.pcapfile's rules)
+            files.append((mm, 0, 0, False, 0, MAX_CAPLEN, True))
+            continue
+        order, ns_unit, max_caplen, linktype, data_off = r.pcap_params()
+        files.append((mm, data_off, linktype, (order == ">") != (sys.byteorder == "big"), ns_unit, max_caplen,
+                      False))
     part = analyzer.partition or (0, 1)
     ports, addrs = analyzer.server_ports, analyzer.server_addrs
     if part[1] > 1 and (ports is not None or addrs is not None):
         # Partitioned, the reference gives filtered segments an owner (FlowAssigner) before the filter.
         return LaneOutcome(False, "--port/--server with the connections partitioned between workers")
-    opened = _open_lane(readers, limits, part, ports, addrs, analyzer.consumer)
-    if isinstance(opened, LaneOutcome):
-        return opened
-    lane, maps = opened
-    # The first pass shared with another process (``share``): this one scans half of the 4-tuples, the
-    # other the rest, and their tainted sets are joined before the second pass (which is whole).
-    sharing = share is not None and part == (0, 1) and ports is None and addrs is None
-    if sharing:
-        lane.partition(0, 2)
+    consumer, aside = _consumer_setup(analyzer.consumer)
+    if aside:
+        return LaneOutcome(False, aside)
+    lane = _lane.Lane(
+        files,
+        (limits.max_flows, limits.flow_idle_timeout_ns, limits.closed_flow_linger_ns, limits.max_header_bytes,
+         limits.max_headers, limits.max_pending_requests, limits.max_uri_chars, limits.max_tunnel_depth),
+        part,
+        None if ports is None else sorted(ports),
+        None if addrs is None else sorted(addrs),
+        consumer,
+    )
     size = sum(len(mm) for mm in maps if mm is not None)
     reported = [0]
 
@@ -296,23 +221,27 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
                                     [report_to[i] for i in in_time])
                 return LaneOutcome(False, "the files overlap in time: the merged stream is Python's")
             return LaneOutcome(False, status)  # too many frames for the general decoder; a pcapng beyond the lane
-        events = _foreign_events(lane, maps, limits, frames, max_live, analyzer._takes if analyzer._filtered else None)
-        if isinstance(events, LaneOutcome):
-            return events
+        if max_live * 2 > limits.max_flows:
+            return LaneOutcome(False, f"{max_live} connections at once: too close to max_flows")
+        nonfast = lane.nonfast()
+        if frames and len(nonfast) > MAX_NONFAST_SHARE * frames:
+            return LaneOutcome(False, f"{len(nonfast)} of {frames} frames need the general decoder")
+        # Frames the C decoder does not take: decoded here (a scratch decoder: they are decoded and counted
+        # again in pass 2). Their 4-tuples are Python's; their TCP segments move the packet clock, so the
+        # first pass is run again with them when there are any (the lane's sweeps must fall when the
+        # reference's do).
+        decoder = Decoder(Counters(), limits)
+        events: list[tuple[int, int, bytes, int, bytes, int]] = []
+        for index, ts, off, caplen, f, linktype in nonfast:
+            seg = decoder.decode(ts, linktype, maps[f][off:off + caplen])  # type: ignore[index]
+            if seg is not None and (not analyzer._filtered or analyzer._takes(seg)):
+                # (a segment the filters leave out moves no clock: it stays a plain frame for Python)
+                events.append((index, ts, seg[0], seg[2], seg[1], seg[3]))
+        if frames and len(events) > MAX_FOREIGN_TCP_SHARE * frames:
+            return LaneOutcome(
+                False, f"{len(events)} of {frames} frames are TCP segments that need the general decoder")
         if events:
             status, frames, max_live = lane.scan(None, events)
-        shared: Shared | None = None
-        if sharing:
-            try:
-                shared = share()  # type: ignore[misc]  # (sharing: share is not None)
-            except KeyboardInterrupt:
-                return LaneOutcome(False, "interrupted during the first pass", interrupted=True)
-            if shared is None:  # the other process could not do its half: this one scans the whole
-                lane.partition(0, 1)
-                lane.scan(None, events or None)
-            else:
-                lane.add_taints(shared[0])
-                lane.partition(0, 1)
         for fi, code, offset, packets, value in lane.damage():  # committed: the lane reads as the reader would
             if code == _DMG_TRUNCATED:
                 report_to[fi].report_truncated(packets, offset)
@@ -357,12 +286,6 @@ def run_lane(readers: list[CaptureReader], analyzer: Analyzer, limits: Limits,
         analyzer.counters.merge(lane.counters())
         analyzer.closed_elsewhere.extend(lane.end_transactions())
         outcome.stats = lane.stats()
-        if shared is not None:  # the other half of the first pass: its 4-tuples given to Python, and why
-            because = outcome.stats["python_because"]
-            outcome.stats["flows_python"] += shared[1]  # type: ignore[operator]
-            for why, n in shared[2].items():
-                because[why] = because.get(why, 0) + n  # type: ignore[index, attr-defined]
-            outcome.stats["first_pass_shared"] = True
         report_at(size)
         return outcome
     finally:

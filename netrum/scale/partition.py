@@ -21,7 +21,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from netrum.aggregate.consumers import ConsumerAggregator
 from netrum.aggregate.endpoints import EndpointAggregator
@@ -35,9 +35,6 @@ from netrum.limits import DEFAULT_LIMITS, Limits
 from netrum.pipeline import Analyzer, EmissionKey
 from netrum.records import Transaction
 from netrum.scale.scan import Overlap, can_scan, scan_pcap
-
-if TYPE_CHECKING:
-    from netrum.lane import Shared
 
 BATCH_FRAMES = 8192  # frames per hot-loop call
 PART_BATCH_ROWS = 4096  # rows per pickled batch of a part
@@ -148,12 +145,10 @@ SinkFactory = Callable[[Analyzer], Callable[[Transaction], None]]
 
 
 def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory,
-            packed_sink: Callable[[bytes], None] | None = None,
-            share: Callable[[], Shared | None] | None = None) -> Analysed:
+            packed_sink: Callable[[bytes], None] | None = None) -> Analysed:
     """Analyse partition k of n of the task's captures, every transaction to ``make_sink(analyzer)`` (which
     reads ``analyzer.emission_key``). The compiled lane takes uncompressed pcap and pcapng files (its own
-    transactions to ``packed_sink`` as bytes when given, its first pass shared with another process when
-    ``share`` is given: see netrum.lane.run_lane); otherwise the fast scan
+    transactions to ``packed_sink`` as bytes when given: see netrum.lane.run_lane); otherwise the fast scan
     or the merged stream. Raises
     ``Overlap`` (readers closed) when ``sequential`` files turn out to overlap in time. The capture counters
     and the damage are partition 0's alone (every worker reads every frame)."""
@@ -175,7 +170,7 @@ def analyse(task: PartitionTask, sequential: bool, make_sink: SinkFactory,
     from netrum.lane import run_lane, takes
 
     if takes(readers, task.engine):
-        outcome = run_lane(readers, analyzer, task.limits, packed_sink=packed_sink, share=share)
+        outcome = run_lane(readers, analyzer, task.limits, packed_sink=packed_sink)
         if outcome.used:
             lane_stats = outcome.stats
         interrupted = outcome.interrupted

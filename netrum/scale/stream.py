@@ -29,7 +29,6 @@ import marshal
 import multiprocessing
 import os
 import signal
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -45,7 +44,7 @@ from netrum.capture.pcapfile import CaptureReader, open_capture
 from netrum.counters import Counters
 from netrum.errors import CaptureError, UsageError
 from netrum.export.csvfiles import transaction_formatter
-from netrum.lane import Shared, unpack_transactions
+from netrum.lane import unpack_transactions
 from netrum.pipeline import Analyzer
 from netrum.records import Transaction
 from netrum.scale.partition import PartitionTask, analyse
@@ -121,7 +120,7 @@ class _TakeOver:
 
 
 def _child(task: PartitionTask, conn: Connection, backlog: Backlog | None = None,
-           options: AnalyzeOptions | None = None, share_conn: Connection | None = None) -> None:
+           options: AnalyzeOptions | None = None) -> None:
     """The analysing process: transactions to ``conn``, each message tagged by its first byte: ``P`` the
     lane's, packed (netrum.lane.unpack_transactions reads them), ``M`` the Python analyzer's, a marshal'd
     list of field tuples (with several children, (emission key, fields) pairs), ``L`` transactions.csv lines
@@ -129,8 +128,7 @@ def _child(task: PartitionTask, conn: Connection, backlog: Backlog | None = None
     the run's figures (pickled), with the statistics of the transactions it took over. Messages keep the
     order in which the transactions were emitted.
     Ctrl-C ends the analysis where it is (``_interrupt_once``); it is held off while a message is written,
-    so that no message is cut. ``share_conn``: the writer scans the other half of the 4-tuples in the lane's
-    first pass and sends its result there (``_scan_share``)."""
+    so that no message is cut."""
     signal.signal(signal.SIGINT, _interrupt_once)
     _widen_pipe(conn)
     keyed = task.n > 1
@@ -190,8 +188,7 @@ def _child(task: PartitionTask, conn: Connection, backlog: Backlog | None = None
     try:
         # Several files are read as one merged stream (not file after file, which may have to start again
         # when files overlap in time: what was streamed could not be taken back).
-        done = analyse(task, False, make_sink, packed_sink=lane_packed,
-                       share=None if share_conn is None else lambda: _received_share(share_conn))
+        done = analyse(task, False, make_sink, packed_sink=lane_packed)
         a = done.analyzer
         figures = {"counters": dict(done.counters), "first": a.first_ts_ns, "last": a.last_ts_ns, "frames": a.frames,
                    "linktypes": sorted(a.linktypes), "problems": done.problems, "error": done.internal_error,
@@ -209,46 +206,6 @@ def _child(task: PartitionTask, conn: Connection, backlog: Backlog | None = None
     raw_send(b"M" + marshal.dumps(None))
     conn.send(figures)
     conn.close()
-
-
-def _received_share(conn: Connection) -> Shared | None:
-    """The writer's half of the first pass (None if it could not do it: the analysing process then scans
-    the whole)."""
-    try:
-        got: Shared | None = conn.recv()
-    except (EOFError, OSError):
-        got = None
-    conn.close()
-    return got
-
-
-def _scan_share(paths: Sequence[str], options: AnalyzeOptions, conn: Connection) -> None:
-    """The writer's work while the analysing process runs the lane's first pass: the other half of that pass
-    (netrum.lane.scan_share, share 1 of 2), sent to it by a thread (the analysing process may not read it:
-    when the lane stands aside, nothing must wait for it); None when it fails."""
-    from netrum.lane import scan_share
-
-    got: Shared | None = None
-    readers: list[CaptureReader] = []
-    try:
-        for p in paths:
-            readers.append(open_capture(p, Counters()))
-        got = scan_share(readers, options.limits, 1, 2, options.consumer)
-    except (CaptureError, MemoryError, OSError, ValueError, RuntimeError):
-        got = None  # the analysing process scans the whole itself
-    finally:
-        for r in readers:
-            r.close()
-
-    def send() -> None:
-        try:
-            conn.send(got)
-        except OSError:  # the analysing process is gone (it did not need it)
-            pass
-        finally:
-            conn.close()
-
-    threading.Thread(target=send, name="netrum-share", daemon=True).start()
 
 
 def _stream(conn: Connection, keyed: bool, figures: list[dict[str, object]], backlog: Backlog | None = None
@@ -327,22 +284,14 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     children = []
     conns: list[Connection] = []
     backlogs: list[Backlog] = []
-    # With one analysing process, this one scans half of the lane's first pass for it (it would wait idle).
-    share_to: Connection | None = None
-    sharing = n == 1 and options.server_ports is None and options.server_addrs is None
     for k in range(n):
         task = PartitionTask(tuple(read_paths), k, n, options.limits, options.server_ports, options.server_addrs, None,
                              options.consumer, options.privacy, options.engine)
         recv, send = ctx.Pipe(duplex=False)
         backlogs.append(Backlog(ctx))
-        share_from = None
-        if sharing:
-            share_from, share_to = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=(task, send, backlogs[-1], options, share_from), daemon=True)
+        proc = ctx.Process(target=_child, args=(task, send, backlogs[-1], options), daemon=True)
         proc.start()
         send.close()
-        if share_from is not None:
-            share_from.close()
         children.append(proc)
         conns.append(recv)
     sinks = new_sinks(out_dir, options)
@@ -372,8 +321,6 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     except ValueError:  # not the main thread: Ctrl-C is not ours to handle
         previous = None
     try:
-        if share_to is not None:
-            _scan_share(read_paths, options, share_to)
         if n == 1:
             for tx in _stream(conns[0], False, figures, backlogs[0]):
                 if type(tx) is str:

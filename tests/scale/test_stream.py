@@ -192,22 +192,3 @@ def test_the_writer_counts_what_it_has_written(tmp_path: Path) -> None:
     taken = int(figures[0].get("taken_over", 0))  # type: ignore[call-overload]
     assert len(items) == 12 * 150 and sum(type(x) is str for x in items) == taken
     assert backlog.written.value == work[0] > 0
-
-
-def test_the_writer_scans_half_of_the_first_pass(mixed_pcap: Path, tmp_path: Path) -> None:
-    """With one analysing process the writer would wait through the lane's first pass: it scans half of the
-    4-tuples meanwhile, and the run is the single process's."""
-    _, many = assert_same_as_one_process(mixed_pcap, tmp_path, AnalyzeOptions(), 2)
-    assert many.lane_stats.get("first_pass_shared") is True
-
-
-def test_when_the_writer_cannot_scan_its_half_the_analysing_process_scans_the_whole(
-        mixed_pcap: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import netrum.lane
-
-    def broken(*args: Any) -> Any:
-        raise RuntimeError("no")
-
-    monkeypatch.setattr(netrum.lane, "scan_share", broken)
-    _, many = assert_same_as_one_process(mixed_pcap, tmp_path, AnalyzeOptions(), 2)
-    assert "first_pass_shared" not in many.lane_stats
