@@ -175,12 +175,6 @@ class TransactionWriter(AtomicCsv):
             self._write(line(tx, route, self._keep_query_values))
             self.rows += 1
 
-    def write_line(self, line: str) -> None:
-        """A line already formatted by ``transaction_formatter`` with this writer's privacy (by an analysing
-        process: netrum.scale.stream)."""
-        self._write(line)
-        self.rows += 1
-
 
 def rewrite_routes(path: Path, mapping: dict[tuple[str, str, str], tuple[str, str]],
                    privacy: Privacy = DEFAULT_PRIVACY) -> None:

@@ -1,5 +1,5 @@
 """`netrum analyze --workers N` on one machine with the compiled lane: N-1 processes analyse, this one writes
-while they do, and an analysing process takes over part of the writing when the writer falls behind.
+while they do.
 
 The analysis of a partition (``netrum.scale.partition.analyse``: the compiled lane, or the Python
 analyzer, on the connections ``FlowAssigner``'s rule gives to worker k of N-1) runs in a child process;
@@ -10,17 +10,10 @@ the children go on. With one analysing child (``--workers 2``) its stream is alr
 run's order; with several, the parent merges their streams on the emission keys (the single run's order,
 see netrum.pipeline). The output is the single process's, byte for byte (tests/scale).
 
-Balance. The writer's work (about 5 us a transaction in Python) is often larger than the analysis (the
-lane's second pass), so the writer would be the slower half while the analysing process waits on a full
-pipe. Each child therefore knows how much of what it sent the parent has not yet written (``Backlog``: a
-counter in shared memory the parent advances); beyond ``MAX_BACKLOG_BYTES`` it does the writer's work for
-the next batch itself (route, formatted line, its own endpoint and consumer statistics) and sends the
-lines, which the parent only copies into transactions.csv, in their place in the order. Its statistics
-reach the parent with its figures and merge exactly (counts add, latency arrays concatenate).
-
-Why not N independent partitions merged at the end (netrum.scale.runner, kept for Dask)? Every partition
-walks and decodes the whole file to know which frames are its own, and in the lane that per-frame work is
-most of a pass. Splitting the work by stage (analysis | output), with the output shared, repeats nothing.
+Why not N independent partitions merged at the end (netrum.scale.runner, kept for Dask)? Once the
+compiled lane analyses the clean connections, what remains per transaction is the parent's work
+(formatting, aggregation), and every partition still walks the whole file: splitting the work by stage
+(analysis | output) is what lets two cores do twice the work.
 """
 from __future__ import annotations
 
@@ -29,31 +22,21 @@ import marshal
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
-from netrum.aggregate.consumers import ConsumerAggregator
-from netrum.aggregate.endpoints import EndpointAggregator
-from netrum.aggregate.routes import RouteTemplater
 from netrum.batch import AnalyzeOptions, RunResult, new_sinks, write_results
 from netrum.capture.pcapfile import CaptureReader, open_capture
 from netrum.counters import Counters
 from netrum.errors import CaptureError, UsageError
-from netrum.export.csvfiles import transaction_formatter
-from netrum.lane import unpack_transactions
 from netrum.pipeline import Analyzer
 from netrum.records import Transaction
 from netrum.scale.partition import PartitionTask, analyse
 
 STREAM_BATCH = 2048  # transactions per message
-# The writer's work an analysing process lets wait (bytes of the messages the writer has yet to write,
-# packed or marshal'd transactions) before it does that work itself for its next messages: below the pipe's
-# size (PIPE_BYTES), so that the writer never runs dry and the analysing process does not block on a full pipe.
-MAX_BACKLOG_BYTES = 384 << 10
 _FIELDS = attrgetter(*Transaction.__slots__)  # type: ignore[attr-defined]  # a Transaction as a field tuple
 
 
@@ -80,95 +63,35 @@ def _interrupt_once(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-class Backlog:
-    """How far the writer is behind one analysing process: bytes of transaction messages sent (the child's
-    count) and written (the parent's, in shared memory: one 64-bit counter only the parent writes)."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.written = ctx.RawValue("q", 0)
-        self.sent = 0
-
-    def waiting(self) -> int:
-        return self.sent - int(self.written.value)
-
-
-class _TakeOver:
-    """An analysing process's share of the writer's work (``Backlog``): the route, the transactions.csv line
-    and the statistics of the transactions it keeps, as the parent's sink would do them."""
-
-    def __init__(self, options: AnalyzeOptions) -> None:
-        self.aggregator = EndpointAggregator()
-        self.consumers = ConsumerAggregator()
-        self.transactions = 0
-        self._line_of = transaction_formatter(options.privacy)
-        self._route_of = RouteTemplater().route
-
-    def lines(self, txs: Iterable[Any], keyed: bool) -> list[Any]:
-        route_of, line_of = self._route_of, self._line_of
-        add, add_consumer = self.aggregator.add, self.consumers.add
-        out: list[Any] = []
-        append = out.append
-        for item in txs:
-            tx = item[1] if keyed else item
-            route = route_of(tx.method, tx.uri)
-            line = line_of(tx, route)
-            add(tx, route)
-            add_consumer(tx, route)
-            append((item[0], line) if keyed else line)
-        self.transactions += len(out)
-        return out
-
-
-def _child(task: PartitionTask, conn: Connection, backlog: Backlog | None = None,
-           options: AnalyzeOptions | None = None) -> None:
+def _child(task: PartitionTask, conn: Connection) -> None:
     """The analysing process: transactions to ``conn``, each message tagged by its first byte: ``P`` the
     lane's, packed (netrum.lane.unpack_transactions reads them), ``M`` the Python analyzer's, a marshal'd
-    list of field tuples (with several children, (emission key, fields) pairs), ``L`` transactions.csv lines
-    of transactions whose writing it took over (``Backlog``; keyed likewise), ``M`` + None at the end; then
-    the run's figures (pickled), with the statistics of the transactions it took over. Messages keep the
-    order in which the transactions were emitted.
+    list of field tuples (with several children, (emission key, fields) pairs), ``M`` + None at the end;
+    then the run's figures (pickled). Messages keep the order in which the transactions were emitted.
     Ctrl-C ends the analysis where it is (``_interrupt_once``); it is held off while a message is written,
     so that no message is cut."""
     signal.signal(signal.SIGINT, _interrupt_once)
     _widen_pipe(conn)
     keyed = task.n > 1
-    batch: list[Any] = []  # Transaction objects (with several children, (emission key, Transaction) pairs)
+    batch: list[object] = []
     raw_send = conn.send_bytes
     hold = {signal.SIGINT}
-    take_over = _TakeOver(options) if backlog is not None and options is not None else None
 
-    @contextmanager
-    def held() -> Iterator[None]:
-        # A Ctrl-C waits until a message is built and written: none is cut, and what it carries is off the
-        # batch (taken over, counted) exactly when it is on the wire. (Delivered at the unblocking.)
+    def send(data: bytes) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, hold)
         try:
-            yield
+            raw_send(data)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, hold)
 
-    def send(data: bytes, work: bool) -> None:
-        # ``work``: a message the writer must analyse (not lines to copy): counted in the backlog
-        raw_send(data)
-        if work and backlog is not None:
-            backlog.sent += len(data)
-
-    def behind() -> bool:
-        return take_over is not None and backlog is not None and backlog.waiting() > MAX_BACKLOG_BYTES
-
     def send_batch() -> None:
-        with held():
-            if behind():
-                send(b"L" + marshal.dumps(take_over.lines(batch, keyed)), False)  # type: ignore[union-attr]
-            elif keyed:
-                send(b"M" + marshal.dumps([(key, _FIELDS(tx)) for key, tx in batch]), True)
-            else:
-                send(b"M" + marshal.dumps([_FIELDS(tx) for tx in batch]), True)
-            batch.clear()
+        send(b"M" + marshal.dumps(batch))
+        batch.clear()
 
     def make_sink(analyzer: Analyzer) -> Callable[[Transaction], None]:
         def sink(tx: Transaction) -> None:
-            batch.append((analyzer.emission_key, tx) if keyed else tx)
+            fields = _FIELDS(tx)
+            batch.append((analyzer.emission_key, fields) if keyed else fields)
             if len(batch) >= STREAM_BATCH:
                 send_batch()
         return sink
@@ -177,12 +100,7 @@ def _child(task: PartitionTask, conn: Connection, backlog: Backlog | None = None
         # The lane's transactions, packed; what the Python analyzer emitted before them goes first.
         if batch:
             send_batch()
-        with held():
-            if behind():
-                txs = unpack_transactions(data, 0, keyed)
-                send(b"L" + marshal.dumps(take_over.lines(txs, keyed)), False)  # type: ignore[union-attr]
-            else:
-                send(b"P" + data, True)
+        send(b"P" + data)
 
     figures: dict[str, object]
     try:
@@ -200,44 +118,34 @@ def _child(task: PartitionTask, conn: Connection, backlog: Backlog | None = None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # from here on, only what was found is sent
     if batch:
         send_batch()
-    if take_over is not None and take_over.transactions:  # (after a failure too: its lines were sent)
-        figures["aggregator"], figures["consumers"] = take_over.aggregator, take_over.consumers
-        figures["taken_over"] = take_over.transactions
-    raw_send(b"M" + marshal.dumps(None))
+    send(b"M" + marshal.dumps(None))
     conn.send(figures)
     conn.close()
 
 
-def _stream(conn: Connection, keyed: bool, figures: list[dict[str, object]], backlog: Backlog | None = None
-            ) -> Iterator[Any]:
-    """One child's transactions (with keys when ``keyed``), message by message: Transaction objects, and
-    the transactions.csv lines (str) of those whose writing the child took over; its figures are appended
-    to ``figures`` at the end. ``backlog``: advanced once a message's transactions are written."""
-    written = None if backlog is None else backlog.written
+def _stream(conn: Connection, keyed: bool, figures: list[dict[str, object]]) -> Iterator[Any]:
+    """One child's transactions (with keys when ``keyed``), as Transaction objects message by message; its
+    figures are appended to ``figures`` at the end."""
+    from netrum.lane import unpack_transactions
+
     while True:
         try:
             raw = conn.recv_bytes()
         except EOFError:
             figures.append({"fatal": "an analysing process ended without its results"})
             return
-        kind = raw[:1]
-        if kind == b"P":
+        if raw[:1] == b"P":
             yield from unpack_transactions(raw, 1, keyed)
-        elif kind == b"L":
-            yield from marshal.loads(raw[1:])
             continue
+        msg = marshal.loads(raw[1:])
+        if msg is None:
+            break
+        if keyed:
+            for key, fields in msg:
+                yield key, Transaction(*fields)
         else:
-            msg = marshal.loads(raw[1:])
-            if msg is None:
-                break
-            if keyed:
-                for key, fields in msg:
-                    yield key, Transaction(*fields)
-            else:
-                for fields in msg:
-                    yield Transaction(*fields)
-        if written is not None:
-            written.value += len(raw)
+            for fields in msg:
+                yield Transaction(*fields)
     try:
         figures.append(conn.recv())
     except EOFError:
@@ -283,20 +191,17 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     out_dir.mkdir(parents=True, exist_ok=True)
     children = []
     conns: list[Connection] = []
-    backlogs: list[Backlog] = []
     for k in range(n):
         task = PartitionTask(tuple(read_paths), k, n, options.limits, options.server_ports, options.server_addrs, None,
                              options.consumer, options.privacy, options.engine)
         recv, send = ctx.Pipe(duplex=False)
-        backlogs.append(Backlog(ctx))
-        proc = ctx.Process(target=_child, args=(task, send, backlogs[-1], options), daemon=True)
+        proc = ctx.Process(target=_child, args=(task, send), daemon=True)
         proc.start()
         send.close()
         children.append(proc)
         conns.append(recv)
     sinks = new_sinks(out_dir, options)
     sink = sinks.sink
-    write_line = sinks.writer.write_line
     figures: list[dict[str, object]] = []
     interrupted = False
     problems: list[str] = []
@@ -322,18 +227,12 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
         previous = None
     try:
         if n == 1:
-            for tx in _stream(conns[0], False, figures, backlogs[0]):
-                if type(tx) is str:
-                    write_line(tx)
-                else:
-                    sink(tx)
+            for tx in _stream(conns[0], False, figures):
+                sink(tx)
         else:
-            streams = [_stream(c, True, figures, b) for c, b in zip(conns, backlogs)]
+            streams = [_stream(c, True, figures) for c in conns]
             for _key, tx in heapq.merge(*streams, key=itemgetter(0)):
-                if type(tx) is str:
-                    write_line(tx)
-                else:
-                    sink(tx)
+                sink(tx)
     except KeyboardInterrupt:
         interrupted = True
         for proc in children:
@@ -357,9 +256,6 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     last: int | None = None
     lane_used = bool(figures)
     for i, f in enumerate(figures):
-        if "aggregator" in f:  # the statistics of the transactions whose writing it took over
-            sinks.aggregator.merge(f["aggregator"])  # type: ignore[arg-type]
-            sinks.consumers.merge(f["consumers"])  # type: ignore[arg-type]
         if "fatal" in f:
             if f.get("interrupted"):
                 interrupted = True
@@ -387,8 +283,4 @@ def analyze_streamed(paths: Sequence[str], out_dir: Path, options: AnalyzeOption
     result = write_results(out_dir, paths, counters, sinks.aggregator, sinks.writer.rows, first, last, problems,
                            interrupted, linktypes, options, sinks.consumers)
     result.engine = "lane" if lane_used else "python"
-    lane_stats = [f["lane"] for f in figures if f.get("lane")]
-    result.lane_stats = {**(lane_stats[0] if len(lane_stats) == 1 else {}),  # type: ignore[dict-item]
-                         "written_by_analysing_processes": sum(int(f.get("taken_over", 0))  # type: ignore[call-overload]
-                                                               for f in figures)}
     return result

@@ -4,8 +4,6 @@ Byte-identity with the single process is held by tests/scale/test_runner.py and 
 suite; here, what Ctrl-C does to a streamed run."""
 from __future__ import annotations
 
-import marshal
-import multiprocessing
 import os
 import signal
 import time
@@ -16,11 +14,8 @@ import pytest
 
 import netrum.batch
 from netrum.batch import AnalyzeOptions, analyze_files
-from netrum.export.privacy import make_privacy
 from netrum.lane import available
-from netrum.limits import SECOND_NS, Limits
 from netrum.scale import stream
-from netrum.scale.partition import PartitionTask
 
 from .synth import T0, Conn, write_pcap_exact
 
@@ -112,83 +107,3 @@ def children_of(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 out.append(int(entry))
     return out
-
-
-ALL_OUTPUTS = ("transactions.csv", "endpoints.csv", "health.csv", "consumers.csv", "routes.csv")
-
-
-def assert_same_as_one_process(pcap: Path, tmp_path: Path, options: AnalyzeOptions, workers: int) -> tuple[Any, Any]:
-    one = analyze_files([str(pcap)], tmp_path / "one", options)
-    many = analyze_files([str(pcap)], tmp_path / "many", options, workers=workers)
-    assert many.engine == "lane"
-    for name in ALL_OUTPUTS:
-        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "many" / name).read_bytes(), name
-    return one, many
-
-
-TAKE_OVER_OPTIONS = {
-    "defaults": AnalyzeOptions(),
-    "short idle, masks": AnalyzeOptions(Limits(flow_idle_timeout_ns=2 * SECOND_NS),
-                                        privacy=make_privacy(keep_query_values=True, masks=("ipv4",))),
-}
-
-
-@pytest.mark.parametrize("workers", [2, 3])
-@pytest.mark.parametrize("options", TAKE_OVER_OPTIONS.values(), ids=TAKE_OVER_OPTIONS.keys())
-def test_an_analysing_process_that_writes_everything_gives_the_single_output(
-        workers: int, options: AnalyzeOptions, mixed_pcap: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The writer always behind (MAX_BACKLOG_BYTES below zero): every batch, the lane's packed ones and the
-    Python analyzer's, is routed, formatted and counted by the analysing processes, and the writer only
-    copies lines and merges statistics. The five outputs are the single process's, byte for byte."""
-    monkeypatch.setattr(stream, "MAX_BACKLOG_BYTES", -1)  # (the children are forked: they see it)
-    one, many = assert_same_as_one_process(mixed_pcap, tmp_path, options, workers)
-    assert one.transactions > 50
-    assert many.lane_stats["written_by_analysing_processes"] == one.transactions
-
-
-@pytest.mark.parametrize("workers", [2, 3])
-def test_taking_over_every_other_batch_keeps_the_order_and_the_figures(
-        workers: int, mixed_pcap: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lines written by the analysing process between transactions the writer formats itself (every other
-    message, whatever the real backlog): each lands in its place, and the statistics of both halves add up
-    to the single run's."""
-    calls = [0]
-
-    def waiting(self: stream.Backlog) -> int:
-        calls[0] += 1
-        return stream.MAX_BACKLOG_BYTES + 1 if calls[0] % 2 else 0
-
-    monkeypatch.setattr(stream.Backlog, "waiting", waiting)
-    one, many = assert_same_as_one_process(mixed_pcap, tmp_path, TAKE_OVER_OPTIONS["short idle, masks"], workers)
-    assert 0 < many.lane_stats["written_by_analysing_processes"] < one.transactions
-
-
-def test_the_writer_counts_what_it_has_written(tmp_path: Path) -> None:
-    """The backlog an analysing process sees is what it sent less what the writer has written: the writer
-    advances the shared counter by every message of transactions it has written (not by the lines it only
-    copies, nor the end marker), so at the end of a run it holds exactly their bytes."""
-    pcap, _ = busy_capture(tmp_path / "busy.pcap")
-    ctx = multiprocessing.get_context("fork")
-    backlog = stream.Backlog(ctx)
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=stream._child, args=(PartitionTask((str(pcap),), 0, 1), send, backlog, AnalyzeOptions()))
-    proc.start()
-    send.close()
-    work = [0]
-    real_recv = recv.recv_bytes
-
-    def recv_bytes() -> bytes:
-        raw = real_recv()
-        if raw[:1] == b"P" or (raw[:1] == b"M" and raw != b"M" + marshal.dumps(None)):
-            work[0] += len(raw)
-        return raw
-
-    recv.recv_bytes = recv_bytes  # type: ignore[method-assign]
-    figures: list[dict[str, object]] = []
-    items = list(stream._stream(recv, False, figures, backlog))
-    proc.join()
-    assert proc.exitcode == 0 and len(figures) == 1 and "fatal" not in figures[0]
-    taken = int(figures[0].get("taken_over", 0))  # type: ignore[call-overload]
-    assert len(items) == 12 * 150 and sum(type(x) is str for x in items) == taken
-    assert backlog.written.value == work[0] > 0
