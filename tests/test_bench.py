@@ -29,7 +29,7 @@ def test_workers_row_has_its_ratio_to_one_process_and_the_ceilings(tmp_path: Pat
     cap = shutil.copy(CAPTURE, tmp_path / CAPTURE.name)  # the bench caches the capture's facts beside it
     report = tmp_path / "bench.md"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench"), "--capture", str(cap), "--no-tshark",
-                           "--workers", "2", "--ceiling-rounds", "1", "--report", str(report)],
+                           "--workers", "2", "--ceiling-rounds", "1", "--repeat", "2", "--report", str(report)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(report.with_suffix(".json").read_text())
@@ -37,6 +37,10 @@ def test_workers_row_has_its_ratio_to_one_process_and_the_ceilings(tmp_path: Pat
     one, two = rows["netrum"], rows["netrum --workers 2"]
     assert one["transactions"] == two["transactions"] == 600
     assert one["ratio_to_one_process"] is None
+    # the runs alternate (one process, --workers 2, one process, ...); each --workers run over the one before it
+    assert "x 1 process round by round " in two["note"] and "round by round" not in one["note"]
+    assert proc.stdout.index("netrum --workers 2 api-routes.pcap (run 1 of 2)") < proc.stdout.index(
+        "netrum api-routes.pcap (run 2 of 2)")
     assert two["ratio_to_one_process"] == round(two["transactions_per_s"] / one["transactions_per_s"], 2)
     cpu = [c for c in data["parallel_ceiling"] if "capture" not in c]
     work = [c for c in data["parallel_ceiling"] if "capture" in c]
