@@ -93,6 +93,15 @@ def test_empty_twin_keeps_the_header_and_no_packet(tmp_path: Path) -> None:
         twin = bench.empty_twin(src, tmp_path / "twin.pcapng")
         assert data.startswith(twin.read_bytes()) and len(twin.read_bytes()) > 28
         assert read_frames(twin) == (0, [])
+    damaged = tmp_path / "short-shb.pcapng"  # a section header shorter than any: nothing after it is read
+    damaged.write_bytes(b"\x0a\x0d\x0d\x0a" + (12).to_bytes(4, "little") + b"\x4d\x3c\x2b\x1a" + b"\0" * 64)
+    assert bench.empty_twin(damaged, tmp_path / "twin2.pcapng").read_bytes() == b""
     gz = tmp_path / "x.pcap.gz"
     gz.write_bytes(gzip.compress(CAPTURE.read_bytes()))
     assert bench.empty_twin(gz, tmp_path / "twin.gz") is None
+
+
+def test_a_serial_part_run_that_fails_gives_no_figure(tmp_path: Path) -> None:
+    """A run that stops early (here: an interpreter that is not one) would pass for a tiny serial part."""
+    assert load_bench().serial_part(CAPTURE, tmp_path, "false", 2, 30.0) is None
+    assert not list(tmp_path.iterdir())  # the twin and the output directories are gone
