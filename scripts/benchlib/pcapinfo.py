@@ -21,6 +21,10 @@ from pathlib import Path
 _MAGIC_US = 0xA1B2C3D4
 _MAGIC_NS = 0xA1B23C4D
 _PCAPNG_SHB = 0x0A0D0D0A
+_PCAP_MAGICS = {struct.pack(o + "I", m) for o in "<>" for m in (_MAGIC_US, _MAGIC_NS)}  # as the file starts
+_PCAPNG_SHB_BYTES = struct.pack("<I", _PCAPNG_SHB)  # a palindrome: the same in both byte orders
+_PCAPNG_BOM_LE = struct.pack("<I", 0x1A2B3C4D)  # a little-endian section's byte-order magic
+_PCAPNG_PACKET_BLOCKS = {2, 3, 6}  # obsolete packet, simple packet, enhanced packet
 
 # link type -> bytes of link header before the network layer, and where the ethertype sits
 # (https://www.tcpdump.org/linktypes.html)
@@ -230,3 +234,36 @@ def capture_facts(path: Path) -> CaptureFacts:
     except OSError:
         pass
     return facts
+
+
+def empty_twin(capture: Path, out: Path) -> Path | None:
+    """``capture`` without its packets, written to ``out``: the file header of a classic pcap, the blocks
+    before the first packet block of a pcapng; None for anything else (gzip)."""
+    with capture.open("rb") as fh:
+        head = fh.read(24)
+        if len(head) == 24 and head[:4] in _PCAP_MAGICS:
+            out.write_bytes(head)
+            return out
+        if head[:4] != _PCAPNG_SHB_BYTES:
+            return None
+        fh.seek(0)
+        kept = bytearray()
+        order = "<"
+        while True:
+            hdr = fh.read(8)
+            if len(hdr) < 8:
+                break
+            if hdr[:4] == _PCAPNG_SHB_BYTES:  # a section's byte order is its header's byte-order magic
+                bom = fh.read(4)
+                order = "<" if bom == _PCAPNG_BOM_LE else ">"
+                (length,) = struct.unpack(order + "I", hdr[4:])
+                if length < 28:  # shorter than any section header: damaged, keep what came before
+                    break
+                kept += hdr + bom + fh.read(length - 12)
+                continue
+            kind, length = struct.unpack(order + "II", hdr)
+            if kind in _PCAPNG_PACKET_BLOCKS or length < 12:
+                break
+            kept += hdr + fh.read(length - 8)
+    out.write_bytes(bytes(kept))
+    return out
